@@ -1,0 +1,39 @@
+# Every target bootstraps the project's own virtual environment from pyproject.toml.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+# One BLAS thread: faster and steadier for the small matrices minitl uses on a shared machine.
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
+.PHONY: venv test test-slow test-gpu demo lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+	$(VENV)/bin/ruff check minitl tests demos
+
+test-slow: $(STAMP)
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q -m 'slow or not slow'
+
+# The GPU machine has no package index: use its own python3, force the CuPy backend.
+test-gpu:
+	MINITL_TEST_BACKEND=cupy python3 -m pytest -q -p no:cacheprovider
+
+demo: $(STAMP)
+	$(PY) demos/quickstart.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check minitl tests demos
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -1,0 +1,19 @@
+"""minitl: a minimal autograd and layer library on NumPy/CuPy, for learning transfer learning.
+
+Start with ``minitl/autograd.py`` (Tensor, Function, backward), then
+``minitl/ops/`` (every op, forward and backward side by side).
+"""
+
+from . import backend, errors, nn, ops
+from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from .creation import arange, full, ones, ones_like, rand, randn, zeros, zeros_like
+from .ops import *  # noqa: F403 - the op functions: minitl.exp, minitl.matmul, ...
+from .ops import __all__ as _ops_all
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Function", "Tensor", "arange", "backend", "enable_grad", "errors", "full",
+    "is_grad_enabled", "nn", "no_grad", "ones", "ones_like", "ops", "rand", "randn", "tensor",
+    "zeros", "zeros_like", *_ops_all,
+]

@@ -1,0 +1,525 @@
+"""Reverse-mode automatic differentiation: Tensor, Function and backward.
+
+The whole engine rests on three ideas.
+
+1. **A Tensor holds an array and, optionally, how it was made.** ``tensor.data``
+   is a NumPy (or CuPy) array. If the tensor came out of an op while gradients
+   were being tracked, ``tensor._ctx`` points to a :class:`Context`: the record
+   of that op (which :class:`Function`, which input tensors, which arrays it saved
+   for its backward pass). Leaves, the tensors you create yourself, have no
+   ``_ctx``.
+
+2. **A Function is a pair of formulas on raw arrays.** ``forward(ctx, *arrays)``
+   computes y = f(x₁, …, xₙ); ``backward(ctx, grad_out)`` receives ∂L/∂y and
+   returns ∂L/∂xᵢ = ∂L/∂y · ∂y/∂xᵢ for each input (the chain rule, one link).
+   ``Function.apply`` wraps the arrays in tensors and records the Context *only*
+   when grad mode is on and some input requires a gradient. That one rule is
+   what makes frozen layers free: nothing is recorded for them, and nothing is
+   computed for them backward.
+
+3. **backward() walks the recorded graph once, in reverse topological order**,
+   with an explicit stack rather than recursion, so a chain of 10,000 ops works.
+   Broadcasting in the forward pass (a (3,) bias added to a (64, 3) batch) means
+   the gradient arrives with the broadcast shape; it is summed back to each
+   input's shape here, in :func:`unbroadcast`, the one place that does it, so no
+   op's backward can forget.
+
+Memory stays bounded because a Context holds its inputs but never its output:
+when you drop the loss tensor, the graph behind it is freed by reference
+counting, and ``backward()`` releases each Context's saved arrays as soon as it
+has used them (pass ``retain_graph=True`` to backpropagate twice).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import numpy as np
+
+from . import backend
+from .errors import DeviceError, DTypeError, GraphError, ShapeError
+
+# --------------------------------------------------------------------------
+# Grad mode: the one piece of global state in minitl.
+# --------------------------------------------------------------------------
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True while operations are being recorded for backward."""
+    return _grad_enabled
+
+
+class _GradMode(contextlib.ContextDecorator):
+    """Set grad mode inside a ``with`` block or a decorated function, then restore it."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._previous = []
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous.append(_grad_enabled)
+        _grad_enabled = self.enabled
+        return self
+
+    def __exit__(self, *exc_info):
+        global _grad_enabled
+        _grad_enabled = self._previous.pop()
+        return False
+
+
+def no_grad():
+    """Context manager / decorator: record nothing (evaluation, weight updates).
+
+    >>> with no_grad():
+    ...     y = model(x)          # y.requires_grad is False, no graph is kept
+    """
+    return _GradMode(False)
+
+
+def enable_grad():
+    """Context manager / decorator: record operations even inside ``no_grad()``."""
+    return _GradMode(True)
+
+
+# --------------------------------------------------------------------------
+# dtypes
+# --------------------------------------------------------------------------
+
+DEFAULT_FLOAT = np.float32
+
+
+def _is_floating(dtype) -> bool:
+    return np.issubdtype(dtype, np.floating)
+
+
+def _as_array(data, dtype=None, device=None):
+    """Turn ``data`` into an array following minitl's dtype rules (see :func:`tensor`)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
+        array = data if dtype is None else data.astype(dtype, copy=False)
+    else:
+        array = np.asarray(data, dtype=dtype)
+        if dtype is None and array.dtype == np.float64:
+            array = array.astype(DEFAULT_FLOAT)  # Python floats and lists default to float32
+    if device is not None:
+        array = backend.to_device(array, device)
+    return array
+
+
+def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
+    """Make a leaf tensor.
+
+    dtype rules (as in PyTorch): a NumPy float array keeps its dtype; Python
+    floats and (nested) lists of floats become float32; integers stay integers
+    (int64), which is what class targets should be; bools stay bool.
+    The data is copied, so later changes to ``data`` do not reach the tensor.
+    """
+    array = _as_array(data, dtype=dtype, device=device)
+    if array is data or (isinstance(data, Tensor) and array is data.data):
+        array = array.copy()
+    return Tensor(array, requires_grad=requires_grad)
+
+
+# --------------------------------------------------------------------------
+# Context and Function
+# --------------------------------------------------------------------------
+
+
+class Context:
+    """What one op call remembers for its backward pass.
+
+    ``fn`` is the Function class, ``inputs`` the input tensors (None where an
+    input was a constant), ``needs_input_grad[i]`` whether input i needs a
+    gradient, ``saved`` the arrays the forward pass kept. A Function may also
+    store plain attributes on it (an axis, a shape, a mask).
+    """
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.inputs = ()
+        self.needs_input_grad = ()
+        self.saved = ()
+        self.released = False
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    def release(self):
+        """Drop everything the backward pass needed, keeping only the op's name."""
+        fn = self.fn
+        self.__dict__.clear()
+        self.fn = fn
+        self.inputs = ()
+        self.released = True
+
+    def __repr__(self):
+        return f"<{self.fn.__name__} backward>"
+
+
+class Function:
+    """Base class of every differentiable op.
+
+    Subclasses write two static methods on raw arrays (NumPy or CuPy)::
+
+        class Exp(Function):
+            '''y = eˣ;  ∂y/∂x = eˣ = y'''
+            @staticmethod
+            def forward(ctx, x):
+                y = get_array_module(x).exp(x)
+                ctx.save_for_backward(y)
+                return y
+
+            @staticmethod
+            def backward(ctx, grad_out):
+                (y,) = ctx.saved
+                return grad_out * y
+
+    ``backward`` returns one gradient per input of ``forward`` (a single array
+    when there is one input); it may return None for inputs whose
+    ``ctx.needs_input_grad`` is False, and it may return a gradient in the
+    broadcast shape: the engine sums it back to the input's shape.
+    """
+
+    @staticmethod
+    def forward(ctx, *arrays, **params):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **params) -> Tensor:
+        tensors = [x for x in inputs if isinstance(x, Tensor)]
+        _check_same_device(cls.__name__, tensors)
+        reference = tensors[0].data if tensors else None
+        arrays = [_input_array(x, reference) for x in inputs]
+
+        ctx = Context(cls)
+        needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        ctx.needs_input_grad = needs
+        out = Tensor(cls.forward(ctx, *arrays, **params))
+        if _grad_enabled and any(needs):
+            ctx.inputs = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+            out._ctx = ctx
+            out._requires_grad = True
+        return out
+
+
+def _check_same_device(op_name, tensors):
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        described = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in tensors)
+        raise DeviceError(
+            f"{op_name}: tensors on different devices ({described}); "
+            "move them to one device first with .to('cpu') or .to('cuda')"
+        )
+
+
+def _input_array(x, reference):
+    """The raw array for one input of an op; Python numbers take the tensor's dtype.
+
+    ``float32_tensor * 0.5`` must stay float32 (NumPy 2's NEP 50 rule), so a
+    Python scalar becomes a 0-d array of the result type of the tensor's dtype
+    and that scalar, on the tensor's device.
+    """
+    if isinstance(x, Tensor):
+        return x.data
+    if isinstance(x, (bool, int, float)) and reference is not None:
+        xp = backend.get_array_module(reference)
+        return xp.asarray(x, dtype=np.result_type(reference.dtype, x))
+    if isinstance(x, np.ndarray) or backend.is_cupy_array(x):
+        return x
+    return _as_array(x)
+
+
+# --------------------------------------------------------------------------
+# Broadcasting, undone in one place
+# --------------------------------------------------------------------------
+
+
+def unbroadcast(grad, shape, op_name="op"):
+    """Sum ``grad`` down to ``shape``: the adjoint of broadcasting ``shape`` up.
+
+    If x of shape (3,) was broadcast to (64, 3), each x[j] was used 64 times, so
+    ∂L/∂x[j] = Σᵢ ∂L/∂y[i, j]: sum over the new leading axes, and over every
+    axis where x had size 1 but the gradient does not.
+    """
+    shape = tuple(shape)
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0 or any(s != 1 and s != g for s, g in zip(shape, grad.shape[extra:])):
+        raise GraphError(
+            f"{op_name}.backward returned a gradient of shape {grad.shape} "
+            f"for an input of shape {shape}"
+        )
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, s in enumerate(shape) if s == 1 and grad.shape[extra + i] != 1
+    )
+    return grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
+
+
+# --------------------------------------------------------------------------
+# Backward pass
+# --------------------------------------------------------------------------
+
+
+def _topological_order(root: Context) -> list[Context]:
+    """Every Context reachable from ``root``, each before all the Contexts it depends on.
+
+    An iterative depth-first search: a node goes into ``post_order`` only after
+    all its inputs' nodes have, so the reversed list starts at the output.
+    """
+    post_order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            post_order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for t in node.inputs:
+            if t is not None and t._ctx is not None and id(t._ctx) not in visited:
+                stack.append((t._ctx, False))
+    post_order.reverse()
+    return post_order
+
+
+def _accumulate_leaf(leaf: Tensor, grad):
+    # Never in place: a gradient array may be shared with another tensor's.
+    leaf.grad = Tensor(grad) if leaf.grad is None else Tensor(leaf.grad.data + grad)
+
+
+def run_backward(root: Tensor, grad, retain_graph: bool = False):
+    """Propagate ``grad`` (∂L/∂root) to every leaf that requires a gradient."""
+    if root._ctx is None:  # a leaf: its gradient is the upstream gradient itself
+        _accumulate_leaf(root, grad)
+        return
+    order = _topological_order(root._ctx)
+    for node in order:
+        if node.released:
+            raise GraphError(
+                f"backward through {node.fn.__name__} a second time: its saved arrays were "
+                "freed after the first backward; pass retain_graph=True the first time"
+            )
+    pending = {id(root._ctx): grad}  # ∂L/∂(output of node), summed over its uses
+    for node in order:
+        grad_out = pending.pop(id(node), None)
+        if grad_out is None:  # the node does not lead to root's value (cannot happen) or no grad
+            continue
+        grads = node.fn.backward(node, grad_out)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != len(node.inputs):
+            raise GraphError(
+                f"{node.fn.__name__}.backward returned {len(grads)} gradients "
+                f"for {len(node.inputs)} inputs"
+            )
+        for t, needs, g in zip(node.inputs, node.needs_input_grad, grads):
+            if not needs or t is None:
+                continue
+            if g is None:
+                raise GraphError(f"{node.fn.__name__}.backward returned None for an input "
+                                 "that requires a gradient")
+            g = unbroadcast(g, t.shape, node.fn.__name__)
+            if g.dtype != t.dtype:
+                g = g.astype(t.dtype)
+            if t._ctx is None:
+                _accumulate_leaf(t, g)
+            else:
+                key = id(t._ctx)
+                pending[key] = g if key not in pending else pending[key] + g
+        if not retain_graph:
+            node.release()
+
+
+# --------------------------------------------------------------------------
+# Tensor
+# --------------------------------------------------------------------------
+
+
+class Tensor:
+    """An n-dimensional array that can remember how it was computed.
+
+    Attributes a PyTorch user will recognise: ``data`` (the raw array),
+    ``requires_grad``, ``grad`` (a Tensor, summed over backward calls until you
+    reset it to None or zero), ``shape``, ``dtype``, ``device``. The arithmetic
+    operators and methods such as ``x.relu()`` or ``x.sum(axis=1)`` are attached
+    in :mod:`minitl.ops`, next to the Functions that implement them.
+    """
+
+    # Make NumPy defer to us: ndarray + Tensor calls Tensor.__radd__.
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
+    def __init__(self, data, requires_grad: bool = False):
+        if not (isinstance(data, np.ndarray) or backend.is_cupy_array(data)):
+            data = _as_array(data)
+        self.data = data
+        self.grad: Tensor | None = None
+        self._ctx: Context | None = None
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    # -- gradient bookkeeping ------------------------------------------------
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool):
+        flag = bool(flag)
+        if self._ctx is not None and not flag:
+            raise GraphError(
+                "requires_grad can only be switched off on a leaf tensor; "
+                "use .detach() to cut a computed tensor out of the graph"
+            )
+        if flag and not _is_floating(self.dtype):
+            raise DTypeError(
+                f"only floating-point tensors can require gradients, got dtype {self.dtype}"
+            )
+        self._requires_grad = flag
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        """The Context that produced this tensor (None for a leaf)."""
+        return self._ctx
+
+    def backward(self, grad=None, retain_graph: bool = False):
+        """Compute ∂self/∂leaf for every leaf that requires a gradient, into ``leaf.grad``.
+
+        ``grad`` is the upstream gradient ∂L/∂self. It may be omitted only when
+        ``self`` holds a single value (a loss), in which case it is 1.
+        """
+        if not self.requires_grad:
+            raise GraphError(
+                "backward: this tensor does not require a gradient and has no graph behind it "
+                "(were all inputs frozen, or was it computed under no_grad()?)"
+            )
+        if grad is None:
+            if self.size != 1:
+                raise GraphError(
+                    f"backward: the tensor has shape {self.shape}, not a single value; pass the "
+                    "upstream gradient (.backward(grad) with the same shape) or reduce it first "
+                    "with .sum() or .mean()"
+                )
+            grad_array = self._xp.ones_like(self.data)
+        else:
+            if isinstance(grad, Tensor):
+                _check_same_device("backward", [self, grad])
+            grad_array = _as_array(grad, dtype=self.dtype)
+            if backend.device_of(grad_array) != self.device:
+                raise DeviceError(f"backward: gradient on {backend.device_of(grad_array)}, "
+                                  f"tensor on {self.device}")
+            if grad_array.shape != self.shape:
+                raise ShapeError(
+                    f"backward: gradient of shape {grad_array.shape} given for a tensor "
+                    f"of shape {self.shape}; they must match"
+                )
+        run_backward(self, grad_array, retain_graph=retain_graph)
+
+    def detach(self) -> Tensor:
+        """The same data (shared, not copied), cut out of the graph."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        self.requires_grad = flag
+        return self
+
+    # -- array facts -----------------------------------------------------------
+
+    @property
+    def _xp(self):
+        return backend.get_array_module(self.data)
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def numpy(self) -> np.ndarray:
+        """The values as a host NumPy array (shared on the CPU, copied from a GPU)."""
+        return backend.to_numpy(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    def item(self):
+        """The single value as a Python number."""
+        if self.size != 1:
+            raise ShapeError(f"item: tensor of shape {self.shape} has {self.size} values, not 1")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __repr__(self):
+        extras = ""
+        if self.device != "cpu":
+            extras += f", device='{self.device}'"
+        if self._ctx is not None:
+            extras += f", grad_fn={self._ctx.fn.__name__}"
+        elif self.requires_grad:
+            extras += ", requires_grad=True"
+        body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=20)
+        return f"tensor({body}, dtype={self.dtype}{extras})"
+
+    def __bool__(self):
+        if self.size != 1:
+            raise ShapeError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "use .any() or .all()")
+        return bool(self.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+
+def _not_recording(fn):
+    """Run ``fn`` with grad mode off (used for ops that are not differentiable)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with no_grad():
+            return fn(*args, **kwargs)
+
+    return wrapper

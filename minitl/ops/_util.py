@@ -1,0 +1,44 @@
+"""Small checks shared by the ops: shapes and axes, with errors that name the op."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+
+
+def broadcast_shape(op_name: str, *shapes) -> tuple:
+    """The shape NumPy broadcasting gives ``shapes``, or a ShapeError naming ``op_name``."""
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        listed = " and ".join(str(tuple(s)) for s in shapes)
+        raise ShapeError(
+            f"{op_name}: shapes {listed} cannot be broadcast together (trailing dimensions "
+            "must be equal or 1)"
+        ) from None
+
+
+def normalize_axes(op_name: str, axis, ndim: int) -> tuple:
+    """``axis`` (None, int or tuple, negatives allowed) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+            raise ShapeError(f"{op_name}: axis {a} is out of range for a {ndim}-d tensor")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op_name}: repeated axis in {axis}")
+    return tuple(sorted(out)) if ndim else ()
+
+
+def expand_reduced(grad, in_shape, axes, keepdims: bool):
+    """Put back the reduced axes of ``grad`` as size-1 axes, ready to broadcast to ``in_shape``."""
+    if keepdims or not axes:
+        return grad
+    shape = list(grad.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return grad.reshape(shape)

@@ -1,0 +1,201 @@
+"""2-D convolution and pooling on NCHW batches, without Python loops over pixels.
+
+The trick is the *window view*: for an input (N, C, H, W) and a kh×kw window
+moved with stride s, ``_windows`` returns an array of shape
+(N, C, OH, OW, kh, kw) whose [n, c, i, j] entry is the patch under output
+pixel (i, j). It is a strided view, so building it copies nothing. A
+convolution is then a single matrix product between the flattened patches
+("im2col") and the flattened filters.
+
+Backward passes scatter gradients back into the input. Patches overlap when
+stride < kernel, so that scatter is an *addition*, done with one vectorised
+slice per kernel offset (kh·kw slices in all, never one per pixel).
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..errors import ShapeError
+
+
+def _pair(value, name, op_name):
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
+        raise ValueError(f"{op_name}: {name} must be an int or a pair of ints, got {value!r}")
+    return pair
+
+
+def _output_size(op_name, size, kernel, stride, padding):
+    out = (size + 2 * padding - kernel) // stride + 1
+    if out <= 0:
+        raise ShapeError(f"{op_name}: kernel {kernel} with padding {padding} does not fit an input "
+                         f"side of {size}")
+    return out
+
+
+def _pad(x, padding, value=0.0):
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    xp = backend.get_array_module(x)
+    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+
+
+def _windows(x, kernel, stride, out_hw):
+    """A (N, C, OH, OW, kh, kw) strided view of the kh×kw patches of x (N, C, H, W)."""
+    xp = backend.get_array_module(x)
+    sn, sc, sh, sw = x.strides
+    shape = x.shape[:2] + tuple(out_hw) + tuple(kernel)
+    strides = (sn, sc, sh * stride[0], sw * stride[1], sh, sw)
+    return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
+
+
+def _scatter_windows(grad_windows, padded_shape, kernel, stride, padding):
+    """Adjoint of ``_windows``: add each patch gradient back where the patch was read.
+
+    ``grad_windows`` is (N, C, OH, OW, kh, kw); the result is the unpadded (N, C, H, W)."""
+    xp = backend.get_array_module(grad_windows)
+    grad = xp.zeros(padded_shape, dtype=grad_windows.dtype)
+    oh, ow = grad_windows.shape[2:4]
+    for p in range(kernel[0]):
+        for q in range(kernel[1]):
+            grad[:, :, p:p + stride[0] * oh:stride[0], q:q + stride[1] * ow:stride[1]] += (
+                grad_windows[:, :, :, :, p, q])
+    ph, pw = padding
+    return grad[:, :, ph:padded_shape[2] - ph, pw:padded_shape[3] - pw]
+
+
+class Conv2d(Function):
+    """y[n, o, i, j] = b[o] + Σ_{c,p,q} w[o, c, p, q] · x̃[n, c, i·s + p, j·s + q]  (x̃ = padded x).
+
+    With patches flattened into rows P (N·OH·OW, C·kh·kw) and filters into
+    rows F (O, C·kh·kw), this is Y = P Fᵀ, so
+        ∂L/∂F = Gᵀ P,    ∂L/∂P = G F,    ∂L/∂b = Σ over n, i, j of G,
+    and ∂L/∂x scatters ∂L/∂P back through the patches (G: ∂L/∂y as (N·OH·OW, O)).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, stride=1, padding=0):
+        stride, padding = _pair(stride, "stride", "conv2d"), _pair(padding, "padding", "conv2d")
+        if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[1]:
+            raise ShapeError(
+                f"conv2d: input {x.shape} and weight {w.shape} do not fit: expected input "
+                "(N, C, H, W) and weight (out_channels, C, kh, kw) with the same C"
+            )
+        if b is not None and b.shape != (w.shape[0],):
+            raise ShapeError(f"conv2d: bias of shape {b.shape} should be ({w.shape[0]},)")
+        if min(stride) < 1 or min(padding) < 0:
+            raise ValueError(f"conv2d: stride must be ≥ 1 and padding ≥ 0, got {stride}, {padding}")
+        n, _, h, wd = x.shape
+        out_ch, in_ch, kh, kw = w.shape
+        oh = _output_size("conv2d", h, kh, stride[0], padding[0])
+        ow = _output_size("conv2d", wd, kw, stride[1], padding[1])
+        xp_ = _pad(x, padding)
+        windows = _windows(xp_, (kh, kw), stride, (oh, ow))          # (N, C, OH, OW, kh, kw)
+        patches = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, in_ch * kh * kw)
+        filters = w.reshape(out_ch, -1)
+        y = patches @ filters.T                                        # (N·OH·OW, O)
+        if b is not None:
+            y += b
+        ctx.save_for_backward(patches, filters)
+        ctx.geometry = (x.shape, xp_.shape, (kh, kw), stride, padding, (oh, ow))
+        return y.reshape(n, oh, ow, out_ch).transpose(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        patches, filters = ctx.saved
+        x_shape, padded_shape, kernel, stride, padding, (oh, ow) = ctx.geometry
+        n, in_ch = x_shape[:2]
+        out_ch = filters.shape[0]
+        g = grad_out.transpose(0, 2, 3, 1).reshape(-1, out_ch)         # (N·OH·OW, O)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_patches = (g @ filters).reshape(n, oh, ow, in_ch, *kernel)
+            grad_x = _scatter_windows(grad_patches.transpose(0, 3, 1, 2, 4, 5), padded_shape,
+                                      kernel, stride, padding)
+        if ctx.needs_input_grad[1]:
+            grad_w = (g.T @ patches).reshape(out_ch, in_ch, *kernel)
+        if len(ctx.needs_input_grad) == 3 and ctx.needs_input_grad[2]:
+            grad_b = g.sum(axis=0)
+        return (grad_x, grad_w) if len(ctx.needs_input_grad) == 2 else (grad_x, grad_w, grad_b)
+
+
+def _pool_geometry(op_name, x, kernel_size, stride, padding):
+    kernel = _pair(kernel_size, "kernel_size", op_name)
+    stride = kernel if stride is None else _pair(stride, "stride", op_name)
+    padding = _pair(padding, "padding", op_name)
+    if x.ndim != 4:
+        raise ShapeError(f"{op_name}: expected an (N, C, H, W) input, got shape {x.shape}")
+    if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"{op_name}: kernel and stride must be ≥ 1, padding ≥ 0")
+    if padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
+        raise ValueError(f"{op_name}: padding {padding} must be at most half the kernel {kernel}")
+    out_hw = tuple(_output_size(op_name, x.shape[2 + i], kernel[i], stride[i], padding[i])
+                   for i in range(2))
+    return kernel, stride, padding, out_hw
+
+
+class MaxPool2d(Function):
+    """y[n, c, i, j] = max of the window under (i, j);  the gradient goes to the window's
+    (first) largest element, as in PyTorch, and windows that share an element add up."""
+
+    @staticmethod
+    def forward(ctx, x, kernel_size=2, stride=None, padding=0):
+        kernel, stride, padding, out_hw = _pool_geometry("max_pool2d", x, kernel_size, stride,
+                                                         padding)
+        xp = backend.get_array_module(x)
+        padded = _pad(x, padding, value=-xp.inf)
+        windows = _windows(padded, kernel, stride, out_hw)
+        flat = windows.reshape(windows.shape[:4] + (-1,))
+        winner = flat.argmax(axis=-1)
+        ctx.save_for_backward(winner)
+        ctx.geometry = (padded.shape, kernel, stride, padding)
+        return xp.take_along_axis(flat, winner[..., None], axis=-1)[..., 0]
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (winner,) = ctx.saved
+        padded_shape, kernel, stride, padding = ctx.geometry
+        xp = backend.get_array_module(grad_out)
+        offsets = xp.arange(kernel[0] * kernel[1]).reshape(kernel)
+        # (N, C, OH, OW, kh, kw): the gradient at the winning offset of each window, 0 elsewhere
+        grad_windows = (winner[..., None, None] == offsets) * grad_out[..., None, None]
+        return _scatter_windows(grad_windows, padded_shape, kernel, stride, padding)
+
+
+class AvgPool2d(Function):
+    """y[n, c, i, j] = mean of the window (zero padding counted, PyTorch's default);
+    ∂y/∂x = 1/(kh·kw) for every element of the window."""
+
+    @staticmethod
+    def forward(ctx, x, kernel_size=2, stride=None, padding=0):
+        kernel, stride, padding, out_hw = _pool_geometry("avg_pool2d", x, kernel_size, stride,
+                                                         padding)
+        padded = _pad(x, padding)
+        ctx.geometry = (padded.shape, kernel, stride, padding)
+        return _windows(padded, kernel, stride, out_hw).mean(axis=(4, 5))
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        padded_shape, kernel, stride, padding = ctx.geometry
+        xp = backend.get_array_module(grad_out)
+        share = grad_out[..., None, None] / (kernel[0] * kernel[1])
+        grad_windows = xp.broadcast_to(share, grad_out.shape + kernel)
+        return _scatter_windows(grad_windows, padded_shape, kernel, stride, padding)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D convolution (cross-correlation, as in every framework) of NCHW ``x`` with
+    ``weight`` (out_channels, in_channels, kh, kw)."""
+    if bias is None:
+        return Conv2d.apply(x, weight, stride=stride, padding=padding)
+    return Conv2d.apply(x, weight, bias, stride=stride, padding=padding)
+
+
+def max_pool2d(x, kernel_size=2, stride=None, padding=0):
+    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+
+
+def avg_pool2d(x, kernel_size=2, stride=None, padding=0):
+    return AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)

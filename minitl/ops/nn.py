@@ -1,0 +1,252 @@
+"""Neural-network ops: softmax family, losses, linear, dropout.
+
+The softmax family is computed with the log-sum-exp trick: subtracting the
+row maximum m before exponentiating changes nothing mathematically
+(eˣ⁻ᵐ / Σeˣ⁻ᵐ = eˣ / Σeˣ) but keeps every exponent ≤ 0, so logits of ±1e4
+neither overflow nor underflow to a NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function, Tensor
+from ..errors import DTypeError, ShapeError
+from ._util import normalize_axes
+from .elementwise import stable_sigmoid
+from .linalg import matmul
+from .shape import transpose
+
+
+def _logsumexp(x, axis):
+    xp = backend.get_array_module(x)
+    m = x.max(axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)  # an all −inf row stays −inf instead of becoming NaN
+    return m + xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True))
+
+
+class LogSumExp(Function):
+    """y = log Σᵢ e^{xᵢ} along ``axis``;  ∂y/∂xᵢ = softmax(x)ᵢ."""
+
+    @staticmethod
+    def forward(ctx, x, axis=-1, keepdims=False):
+        (axis,) = normalize_axes("logsumexp", (axis,), x.ndim)
+        lse = _logsumexp(x, axis)
+        ctx.save_for_backward(x, lse)
+        ctx.axis, ctx.keepdims = axis, keepdims
+        return lse if keepdims else lse.squeeze(axis)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, lse = ctx.saved
+        xp = backend.get_array_module(x)
+        grad = grad_out if ctx.keepdims else xp.expand_dims(grad_out, ctx.axis)
+        return grad * xp.exp(x - lse)
+
+
+class Softmax(Function):
+    """yᵢ = e^{xᵢ} / Σⱼ e^{xⱼ};  ∂yᵢ/∂xⱼ = yᵢ(δᵢⱼ − yⱼ), so ∂L/∂x = y ⊙ (g − Σⱼ gⱼyⱼ)."""
+
+    @staticmethod
+    def forward(ctx, x, axis=-1):
+        (axis,) = normalize_axes("softmax", (axis,), x.ndim)
+        y = backend.get_array_module(x).exp(x - _logsumexp(x, axis))
+        ctx.save_for_backward(y)
+        ctx.axis = axis
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (y,) = ctx.saved
+        return y * (grad_out - (grad_out * y).sum(axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """yᵢ = xᵢ − log Σⱼ e^{xⱼ};  ∂yᵢ/∂xⱼ = δᵢⱼ − softmax(x)ⱼ, so ∂L/∂x = g − softmax(x)·Σᵢ gᵢ."""
+
+    @staticmethod
+    def forward(ctx, x, axis=-1):
+        (axis,) = normalize_axes("log_softmax", (axis,), x.ndim)
+        y = x - _logsumexp(x, axis)
+        ctx.save_for_backward(y)
+        ctx.axis = axis
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (y,) = ctx.saved
+        xp = backend.get_array_module(y)
+        return grad_out - xp.exp(y) * grad_out.sum(axis=ctx.axis, keepdims=True)
+
+
+def _check_class_targets(op_name, scores, targets):
+    """Validate (N, C, d₁, …) scores against (N, d₁, …) integer class targets."""
+    if not np.issubdtype(targets.dtype, np.integer):
+        raise DTypeError(
+            f"{op_name}: targets must be integer class indices, got dtype {targets.dtype} "
+            "(convert with .long(), or use binary_cross_entropy_with_logits for 0/1 floats)"
+        )
+    if scores.ndim == 0:
+        raise ShapeError(f"{op_name}: scores must have a class axis, got a 0-d tensor")
+    expected = scores.shape[1:0] if scores.ndim == 1 else (scores.shape[0],) + scores.shape[2:]
+    if targets.shape != expected:
+        raise ShapeError(
+            f"{op_name}: scores of shape {scores.shape} need targets of shape {expected}, "
+            f"got {targets.shape}"
+        )
+    num_classes = scores.shape[0] if scores.ndim == 1 else scores.shape[1]
+    bad = (targets < 0) | (targets >= num_classes)
+    if bad.any():
+        values = backend.to_numpy(targets[bad])[:5].tolist()
+        raise ValueError(
+            f"{op_name}: target values {values} are outside [0, {num_classes - 1}] for "
+            f"{num_classes} classes"
+        )
+
+
+def _reduce(op_name, losses, reduction):
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    if reduction == "none":
+        return losses
+    raise ValueError(f"{op_name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+class NLLLoss(Function):
+    """ℓₙ = −log_probs[n, targetₙ] (before reduction);  ∂ℓₙ/∂log_probs[n, c] = −1 if c = targetₙ else 0.
+
+    Scores are (N, C) or (N, C, d₁, …) with the class axis second, as in PyTorch.
+    """
+
+    @staticmethod
+    def forward(ctx, log_probs, targets):
+        _check_class_targets("nll_loss", log_probs, targets)
+        xp = backend.get_array_module(log_probs)
+        class_axis = 0 if log_probs.ndim == 1 else 1
+        picked = xp.take_along_axis(log_probs, xp.expand_dims(targets, class_axis), class_axis)
+        ctx.save_for_backward(targets)
+        ctx.shape, ctx.class_axis = log_probs.shape, class_axis
+        return -picked.squeeze(class_axis)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (targets,) = ctx.saved
+        xp = backend.get_array_module(grad_out)
+        classes = xp.arange(ctx.shape[ctx.class_axis]).reshape(
+            (-1,) + (1,) * (len(ctx.shape) - ctx.class_axis - 1))
+        one_hot = xp.expand_dims(targets, ctx.class_axis) == classes
+        return -(one_hot * xp.expand_dims(grad_out, ctx.class_axis)), None
+
+
+def nll_loss(log_probs, targets, reduction="mean"):
+    """Negative log-likelihood of integer ``targets`` under ``log_probs`` (N, C, ...)."""
+    return _reduce("nll_loss", NLLLoss.apply(log_probs, targets), reduction)
+
+
+def cross_entropy(logits, targets, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy of raw ``logits`` (N, C, ...) against integer ``targets`` (N, ...).
+
+    ℓₙ = (1 − ε)·(−log pₙ[targetₙ]) + ε·(1/C)Σ_c(−log pₙ[c]),  p = softmax(logits),
+    ε = ``label_smoothing`` (0 gives plain cross-entropy). Its gradient with
+    respect to the logits is p − ((1 − ε)·onehot + ε/C), built here from
+    log_softmax and nll_loss, each with its own backward.
+    """
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    logits_array = logits.data if isinstance(logits, Tensor) else logits
+    targets_array = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+    _check_class_targets("cross_entropy", logits_array, targets_array)
+    class_axis = 0 if logits_array.ndim == 1 else 1
+    log_p = LogSoftmax.apply(logits, axis=class_axis)
+    losses = NLLLoss.apply(log_p, targets)
+    if label_smoothing:
+        losses = (1 - label_smoothing) * losses - label_smoothing * log_p.mean(axis=class_axis)
+    return _reduce("cross_entropy", losses, reduction)
+
+
+def _check_same_shape(op_name, a, b):
+    a_shape = a.shape if hasattr(a, "shape") else ()
+    b_shape = b.shape if hasattr(b, "shape") else ()
+    if tuple(a_shape) != tuple(b_shape):
+        raise ShapeError(f"{op_name}: input of shape {tuple(a_shape)} and target of shape "
+                         f"{tuple(b_shape)} must match (broadcasting here is usually a bug)")
+
+
+def mse_loss(input, target, reduction="mean"):  # noqa: A002 - PyTorch's name
+    """Mean squared error, ℓ = (input − target)²; built from sub, mul and mean."""
+    _check_same_shape("mse_loss", input, target)
+    diff = input - target
+    return _reduce("mse_loss", diff * diff, reduction)
+
+
+class BCEWithLogits(Function):
+    """ℓ = −[y·log σ(x) + (1 − y)·log(1 − σ(x))], computed stably as max(x, 0) − x·y + log(1 + e^{−|x|}).
+
+    ∂ℓ/∂x = σ(x) − y,   ∂ℓ/∂y = −x.
+    """
+
+    @staticmethod
+    def forward(ctx, x, y):
+        xp = backend.get_array_module(x)
+        ctx.save_for_backward(x, y)
+        return xp.maximum(x, 0) - x * y + xp.log1p(xp.exp(-abs(x)))
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, y = ctx.saved
+        grad_x = grad_out * (stable_sigmoid(x) - y) if ctx.needs_input_grad[0] else None
+        grad_y = -grad_out * x if ctx.needs_input_grad[1] else None
+        return grad_x, grad_y
+
+
+def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
+    """Binary cross-entropy on raw logits (no sigmoid needed first); shapes must match."""
+    _check_same_shape("binary_cross_entropy_with_logits", logits, targets)
+    return _reduce("binary_cross_entropy_with_logits", BCEWithLogits.apply(logits, targets),
+                   reduction)
+
+
+def linear(x, weight, bias=None):
+    """y = x @ weightᵀ + bias, with weight of shape (out_features, in_features) as in PyTorch."""
+    if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ShapeError(f"linear: input of shape {tuple(x.shape)} does not fit weight of shape "
+                         f"{tuple(weight.shape)} (needs input.shape[-1] == weight.shape[1])")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ShapeError(f"linear: bias of shape {tuple(bias.shape)} should be "
+                         f"({weight.shape[0]},)")
+    y = matmul(x, transpose(weight))
+    return y if bias is None else y + bias
+
+
+def dropout(x, p=0.5, training=True, rng=None):
+    """Zero each element with probability p and scale survivors by 1/(1 − p) (inverted dropout).
+
+    The expectation is unchanged, so nothing needs rescaling at evaluation time,
+    when dropout is the identity. ``rng`` is a ``numpy.random.Generator`` (or a
+    seed); without one, a fresh unseeded generator is used, so pass one for
+    reproducible runs. The mask is drawn on the host and moved to the data's device.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    keep = rng.random(x.shape) >= p
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+    mask = backend.to_device((keep * scale).astype(x.dtype), x.device)
+    return x * mask
+
+
+def softmax(x, axis=-1):
+    return Softmax.apply(x, axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    return LogSoftmax.apply(x, axis=axis)
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
