@@ -33,7 +33,6 @@ has used them (pass ``retain_graph=True`` to backpropagate twice).
 from __future__ import annotations
 
 import contextlib
-import functools
 
 import numpy as np
 
@@ -102,6 +101,8 @@ def _as_array(data, dtype=None, device=None):
         data = data.data
     if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
         array = data if dtype is None else data.astype(dtype, copy=False)
+    elif isinstance(data, np.generic):  # a NumPy scalar (what 0-d arithmetic returns)
+        array = np.asarray(data, dtype=dtype)
     else:
         array = np.asarray(data, dtype=dtype)
         if dtype is None and array.dtype == np.float64:
@@ -155,6 +156,7 @@ class Context:
         self.__dict__.clear()
         self.fn = fn
         self.inputs = ()
+        self.saved = ()
         self.released = True
 
     def __repr__(self):
@@ -513,13 +515,3 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-
-def _not_recording(fn):
-    """Run ``fn`` with grad mode off (used for ops that are not differentiable)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with no_grad():
-            return fn(*args, **kwargs)
-
-    return wrapper

@@ -95,7 +95,8 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-4, rng=None, max_element
             for flat in range(leaf.size):
                 d = xp.zeros(leaf.size)
                 d[flat] = 1.0
-                probes.append((f"element {np.unravel_index(flat, leaf.shape)}", d.reshape(leaf.shape)))
+                where = np.unravel_index(flat, leaf.shape)
+                probes.append((f"element {where}", d.reshape(leaf.shape)))
         else:
             probes = []
             for k in range(directions):

@@ -170,7 +170,7 @@ class Abs(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return abs(x)
+        return backend.get_array_module(x).abs(x)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -414,7 +414,7 @@ def where(cond, a, b):
 
 
 def astype(x, dtype):
-    """x converted to ``dtype``; a cast to an integer or bool dtype leaves the graph (no gradient)."""
+    """x converted to ``dtype``; casting to an integer or bool dtype leaves the graph."""
     if not isinstance(x, Tensor):
         raise TypeError(f"astype expects a Tensor, got {type(x).__name__}")
     dtype = np.dtype(dtype)

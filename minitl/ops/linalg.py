@@ -46,11 +46,11 @@ class MatMul(Function):
         # Promote 1-D operands to matrices so one pair of formulas covers every case.
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g = grad_out
-        if a.ndim == 1:
-            g = xp.expand_dims(g, -2)
+        g = grad_out  # restore the axes that the promotions removed: column first, then row
         if b.ndim == 1:
             g = xp.expand_dims(g, -1)
+        if a.ndim == 1:
+            g = xp.expand_dims(g, -2)
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_a = g @ _swap_last(b2)

@@ -116,7 +116,8 @@ def _reduce(op_name, losses, reduction):
 
 
 class NLLLoss(Function):
-    """ℓₙ = −log_probs[n, targetₙ] (before reduction);  ∂ℓₙ/∂log_probs[n, c] = −1 if c = targetₙ else 0.
+    """ℓₙ = −log_probs[n, targetₙ] (before reduction);
+    ∂ℓₙ/∂log_probs[n, c] = −1 if c = targetₙ else 0.
 
     Scores are (N, C) or (N, C, d₁, …) with the class axis second, as in PyTorch.
     """
@@ -183,7 +184,8 @@ def mse_loss(input, target, reduction="mean"):  # noqa: A002 - PyTorch's name
 
 
 class BCEWithLogits(Function):
-    """ℓ = −[y·log σ(x) + (1 − y)·log(1 − σ(x))], computed stably as max(x, 0) − x·y + log(1 + e^{−|x|}).
+    """ℓ = −[y·log σ(x) + (1 − y)·log(1 − σ(x))],
+    computed stably as max(x, 0) − x·y + log(1 + e^{−|x|}).
 
     ∂ℓ/∂x = σ(x) − y,   ∂ℓ/∂y = −x.
     """

@@ -50,7 +50,8 @@ class Mean(Function):
 
 
 class Extreme(Function):
-    """y = max (or min) over the axes;  ∂y/∂x[i] = 1/k if x[i] is one of the k tied extremes, else 0.
+    """y = max (or min) over the axes;
+    ∂y/∂x[i] = 1/k if x[i] is one of the k tied extremes, else 0.
 
     Sharing the gradient among ties keeps the backward a true (sub)gradient and
     makes it independent of element order (PyTorch's ``amax`` does the same).
@@ -89,7 +90,8 @@ class Var(Function):
         axes = normalize_axes("var", axis, x.ndim)
         n = int(np.prod([x.shape[a] for a in axes]))
         if n - ddof <= 0:
-            raise ShapeError(f"var: {n} values per group with ddof={ddof} leave no degrees of freedom")
+            raise ShapeError(f"var: {n} values per group with ddof={ddof} leave no degrees "
+                             "of freedom")
         centred = x - x.mean(axis=axes, keepdims=True)
         ctx.save_for_backward(centred)
         ctx.axes, ctx.keepdims, ctx.denominator = axes, keepdims, n - ddof

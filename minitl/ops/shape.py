@@ -32,7 +32,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
-    """y = x with its axes reordered, y.shape[i] = x.shape[axes[i]];  ∂L/∂x = permute by the inverse."""
+    """y = x with its axes reordered, y.shape[i] = x.shape[axes[i]];
+    ∂L/∂x = ∂L/∂y permuted by the inverse permutation."""
 
     @staticmethod
     def forward(ctx, x, axes=None):
