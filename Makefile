@@ -8,7 +8,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: venv test test-slow test-gpu demo lint clean
+.PHONY: venv test test-slow test-gpu demo lint seeded-bugs clean
 
 venv: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m pytest -q
-	$(VENV)/bin/ruff check minitl tests demos
+	$(VENV)/bin/ruff check minitl tests demos scripts bench
 
 test-slow: $(STAMP)
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q -m 'slow or not slow'
@@ -32,8 +32,12 @@ test-gpu:
 demo: $(STAMP)
 	$(PY) demos/quickstart.py
 
+# Plant one bug at a time in an op's backward; every one must make the tests fail.
+seeded-bugs: $(STAMP)
+	$(PY) scripts/seeded_bugs.py
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check minitl tests demos
+	$(VENV)/bin/ruff check minitl tests demos scripts bench
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
