@@ -214,6 +214,8 @@ class Function:
 
 
 def _check_same_device(op_name, tensors):
+    if backend.cupy is None:  # without CuPy every array is a NumPy array
+        return
     devices = {t.device for t in tensors}
     if len(devices) > 1:
         described = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in tensors)

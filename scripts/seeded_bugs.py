@@ -39,8 +39,14 @@ MUTATIONS = [
     ("log_softmax: dropped the softmax term", "minitl/ops/nn.py",
      "return grad_out - xp.exp(y) * grad_out.sum(axis=ctx.axis, keepdims=True)",
      "return grad_out - xp.exp(y) * grad_out"),
+    ("linear: weight gradient from the wrong operand order", "minitl/ops/nn.py",
+     "grad_w = rows.T @ x.reshape(-1, weight.shape[1])",
+     "grad_w = (x.reshape(-1, weight.shape[1]).T @ rows).reshape(weight.shape)"),
+    ("cross_entropy: mean reduction not divided by the count", "minitl/ops/nn.py",
+     "scale = grad_out / ctx.count if", "scale = grad_out if"),
     ("var: missing factor 2", "minitl/ops/reduce.py",
-     "return grad * (2 / ctx.denominator) * centred", "return grad * (1 / ctx.denominator) * centred"),
+     "return grad * (2 / ctx.denominator) * centred",
+     "return grad * (1 / ctx.denominator) * centred"),
 ]
 
 
