@@ -1,0 +1,100 @@
+"""Conv2d and pooling layers on NCHW batches (N images, C channels, H rows, W columns)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ops.conv import avg_pool2d, conv2d, max_pool2d
+from . import init
+from ._utils import as_generator, float_dtype, pair
+from .module import Module
+from .parameter import Parameter
+
+
+class Conv2d(Module):
+    """2-D convolution (cross-correlation, as in every framework):
+
+        y[n, o, i, j] = b[o] + Σ_{c, p, q} W[o, c, p, q] · x̃[n, c, i·s + p, j·s + q]
+
+    with x̃ the input zero-padded by ``padding`` on each side and s the ``stride``.
+
+    Shapes: input (N, in_channels, H, W) → output (N, out_channels, H', W') with
+    H' = ⌊(H + 2·padding − kh)/stride⌋ + 1 (likewise W'); ``weight`` is
+    (out_channels, in_channels, kh, kw) and ``bias`` (out_channels,).
+
+    Initialisation (PyTorch's default): W and b from U(−1/√fan_in, 1/√fan_in),
+    fan_in = in_channels·kh·kw; draws from ``rng``, weight first.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 bias: bool = True, dtype=np.float32, rng=None):
+        super().__init__()
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
+        self.stride = pair(stride, "stride", "Conv2d")
+        self.padding = pair(padding, "padding", "Conv2d")
+        if min(self.in_channels, self.out_channels, *self.kernel_size, *self.stride) < 1 or min(
+                self.padding) < 0:
+            raise ValueError("Conv2d: channels, kernel_size and stride must be ≥ 1, padding ≥ 0")
+        dtype = float_dtype(dtype)
+        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        self.weight = Parameter(np.zeros(shape, dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.zeros(self.out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None):
+        rng = as_generator(rng)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
+        if self.bias is not None:
+            fan_in, _ = init.fan_in_and_fan_out(self.weight)
+            bound = 1.0 / math.sqrt(fan_in)
+            init.uniform_(self.bias, -bound, bound, rng=rng)
+
+    def forward(self, x):
+        return conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self):
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
+
+
+class _Pool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    """y[n, c, i, j] = max of the kernel_size window at (i·stride, j·stride) of channel c.
+
+    Shapes: (N, C, H, W) → (N, C, H', W'), H' = ⌊(H + 2·padding − k)/stride⌋ + 1;
+    ``stride`` defaults to ``kernel_size`` (non-overlapping windows). No parameters.
+    """
+
+    def forward(self, x):
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class AvgPool2d(_Pool2d):
+    """y[n, c, i, j] = mean of the kernel_size window (zero padding counted, as in PyTorch).
+
+    Shapes as :class:`MaxPool2d`. No parameters.
+    """
+
+    def forward(self, x):
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding)

@@ -1,0 +1,83 @@
+"""Identity, Linear and Flatten: the layers of a multilayer perceptron's plumbing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ops.nn import linear
+from ..ops.shape import flatten
+from . import init
+from ._utils import as_generator, float_dtype
+from .module import Module
+from .parameter import Parameter
+
+
+class Identity(Module):
+    """y = x. A placeholder: replace a head with ``Identity()`` to read the body's features.
+    Accepts and ignores any constructor arguments, as PyTorch's does."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+
+class Linear(Module):
+    """Affine map y = x Wᵀ + b.
+
+    Shapes: input (*, in_features) → output (*, out_features); ``weight`` is
+    (out_features, in_features) and ``bias`` (out_features,), as in PyTorch, so
+    row o of W holds the weights of output unit o.
+
+    Initialisation (PyTorch's default): W and b from U(−1/√in_features, 1/√in_features),
+    i.e. ``kaiming_uniform_(W, a=√5)``. Draws come from ``rng`` (Generator, int seed,
+    or None for unseeded): weight first, then bias. Weights are created on the CPU.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype=np.float32, rng=None):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        if self.in_features <= 0 or self.out_features <= 0:
+            raise ValueError(f"Linear: feature counts must be positive, got "
+                             f"({in_features}, {out_features})")
+        dtype = float_dtype(dtype)
+        self.weight = Parameter(np.zeros((self.out_features, self.in_features), dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.zeros(self.out_features, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None):
+        """Draw fresh weights (e.g. to re-initialise a head before fine-tuning)."""
+        rng = as_generator(rng)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound, rng=rng)
+
+    def forward(self, x):
+        return linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Flatten(Module):
+    """Merge axes ``start_dim``..``end_dim`` into one: (N, C, H, W) → (N, C·H·W) by default,
+    the usual bridge from a convolutional body to a linear head."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return flatten(x, self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
