@@ -4,8 +4,9 @@ Start with ``minitl/autograd.py`` (Tensor, Function, backward), then
 ``minitl/ops/`` (every op, forward and backward side by side).
 """
 
-from . import backend, errors, nn, ops
+from . import backend, checkpoint, errors, nn, ops, optim
 from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from .checkpoint import load, load_metadata, save
 from .creation import arange, full, ones, ones_like, rand, randn, zeros, zeros_like
 from .ops import *  # noqa: F403 - the op functions: minitl.exp, minitl.matmul, ...
 from .ops import __all__ as _ops_all
@@ -13,7 +14,7 @@ from .ops import __all__ as _ops_all
 __version__ = "0.1.0"
 
 __all__ = [
-    "Function", "Tensor", "arange", "backend", "enable_grad", "errors", "full",
-    "is_grad_enabled", "nn", "no_grad", "ones", "ones_like", "ops", "rand", "randn", "tensor",
-    "zeros", "zeros_like", *_ops_all,
+    "Function", "Tensor", "arange", "backend", "checkpoint", "enable_grad", "errors", "full",
+    "is_grad_enabled", "load", "load_metadata", "nn", "no_grad", "ones", "ones_like", "ops",
+    "optim", "rand", "randn", "save", "tensor", "zeros", "zeros_like", *_ops_all,
 ]

@@ -1,0 +1,90 @@
+"""Adam and AdamW: adaptive per-weight step sizes from running moments of the gradient."""
+
+from __future__ import annotations
+
+import math
+
+from ..backend import get_array_module
+from .optimizer import Optimizer, _scale_in_place, _subtract_in_place
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), written as PyTorch's ``Adam`` computes it.
+
+    For each parameter w with gradient g, at its step t = 1, 2, ...::
+
+        g ← g + weight_decay · w                  (L2 added to the gradient; see AdamW)
+        m ← β₁ · m + (1 − β₁) · g                 first moment, starts at 0
+        v ← β₂ · v + (1 − β₂) · g²                second moment, starts at 0
+        w ← w − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
+
+    The two ``1 − βᵗ`` factors undo the bias of starting m and v at zero. The
+    step count t is per parameter: a parameter frozen for a while (``.grad``
+    None, so skipped) starts its own count when it first gets a gradient.
+    """
+
+    decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        super().__init__(params, defaults)
+
+    def _check_group(self, group):
+        super()._check_group(group)
+        beta1, beta2 = group["betas"]
+        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+            raise ValueError(f"{type(self).__name__}: invalid betas {group['betas']!r} "
+                             "(each must be in [0, 1))")
+        if not group["eps"] >= 0:
+            raise ValueError(f"{type(self).__name__}: invalid eps {group['eps']!r} (need >= 0)")
+
+    def _update(self, param, grad, group, state):
+        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        xp = get_array_module(param.data)
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(param.data)
+            state["exp_avg_sq"] = xp.zeros_like(param.data)
+        state["step"] += 1
+        t = state["step"]
+
+        if weight_decay != 0:
+            if self.decoupled:  # AdamW: shrink the weights directly, apart from the gradient
+                _scale_in_place(param, 1 - lr * weight_decay)
+            else:  # Adam: the L2 penalty's gradient joins g (a new array; g is not ours)
+                grad = grad + weight_decay * param.data
+
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= beta1
+        m += (1 - beta1) * grad
+        v *= beta2
+        v += (1 - beta2) * (grad * grad)
+
+        step_size = lr / (1 - beta1**t)
+        update = xp.empty_like(v)  # one buffer, reused: √v/√(1 − β₂ᵗ) + ε, then the step
+        xp.sqrt(v, out=update)
+        update /= math.sqrt(1 - beta2**t)
+        update += eps
+        xp.divide(m, update, out=update)
+        update *= step_size
+        _subtract_in_place(param, update)
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as PyTorch's ``AdamW``.
+
+    Before the Adam step, the weights shrink by ``w ← w · (1 − lr · weight_decay)``;
+    the decay never enters m or v, so it is not rescaled by the adaptive step.
+    The default ``weight_decay`` is 1e-2. Skipped parameters (``.grad`` None)
+    are not decayed either.
+    """
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)

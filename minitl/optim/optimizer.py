@@ -1,0 +1,314 @@
+"""The Optimizer base class: parameter groups, per-parameter state, and their checkpoints.
+
+An optimizer turns gradients into weight changes. Everything that is not the
+update rule itself lives here, shared by :class:`~minitl.optim.SGD`,
+:class:`~minitl.optim.Adam` and :class:`~minitl.optim.AdamW`:
+
+* **Parameter groups.** ``optimizer.param_groups`` is a list of dicts, each with
+  a ``"params"`` list and its own hyperparameters (``"lr"``, ``"weight_decay"``,
+  ...). Transfer learning leans on this: a pretrained body at lr 1e-4 and a new
+  head at 1e-2 are two groups of one optimizer::
+
+      SGD([{"params": body.parameters(), "lr": 1e-4},
+           {"params": head.parameters()}], lr=1e-2)      # the head takes lr=1e-2
+
+  A key missing from a group is filled in from the optimizer's defaults.
+* **Freezing is not the optimizer's job.** A frozen parameter
+  (``requires_grad=False``) never receives a gradient, so its ``.grad`` stays
+  None, and ``step()`` skips every parameter whose ``.grad`` is None: no update,
+  no weight decay, no momentum, no state. The optimizer may therefore hold
+  frozen parameters; they start moving the moment they are unfrozen and get a
+  gradient. (If you freeze a parameter that already has a gradient, set its
+  ``.grad`` to None too, or call ``zero_grad()``, or the stale gradient is used.)
+* **State** (momentum buffers, Adam's moments) is kept per parameter in
+  ``optimizer.state[param]`` and created on the parameter's first update.
+  ``state_dict()`` names each parameter by its position counted through the
+  groups in order (0, 1, 2, ...), as PyTorch does, so it can be loaded into a
+  fresh optimizer built over a fresh model with the same structure.
+
+Updates are made in place on ``param.data`` (the Parameter objects, and the
+arrays, stay the same), so anything sharing that array, such as a tensor made
+by ``param.detach()`` or an array saved by a graph kept with
+``retain_graph=True``, sees the new values; copy what you want to keep.
+
+Parameters are kept in lists, never sets: the order of groups and parameters
+must be the same on every run for ``state_dict()`` to mean anything.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+
+from ..autograd import Tensor, _is_floating, enable_grad, no_grad
+from ..backend import get_array_module, to_device
+
+__all__ = ["Optimizer", "required"]
+
+
+class _Required:
+    """Marks a hyperparameter with no default: every group must then give it."""
+
+    def __repr__(self):
+        return "<required>"
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+required = _Required()
+
+
+def _describe(obj) -> str:
+    if isinstance(obj, Tensor):
+        return f"{type(obj).__name__} of shape {obj.shape} and dtype {obj.dtype}"
+    return type(obj).__name__
+
+
+def _as_param_list(params, where: str) -> list:
+    """``params`` (one tensor or an iterable of them) as a list, refusing unordered sets."""
+    if isinstance(params, Tensor):
+        return [params]
+    if isinstance(params, (set, frozenset)):
+        raise TypeError(
+            f"{where}: parameters were given as a set, whose order changes from run to run; "
+            "pass a list (or model.parameters()) so the order is deterministic"
+        )
+    if isinstance(params, (str, bytes, Mapping)) or not isinstance(params, Iterable):
+        raise TypeError(f"{where}: expected a Parameter or an iterable of Parameters, "
+                        f"got {type(params).__name__}")
+    return list(params)
+
+
+class Optimizer:
+    """Base class of the optimizers. Subclasses write ``_update(param, grad, group, state)``.
+
+    ``params`` is an iterable of Parameters (one group) or of dicts (several
+    groups, each with a ``"params"`` entry); ``defaults`` holds the
+    hyperparameters a group takes when it does not name them.
+    """
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = dict(defaults)
+        self.state: dict = {}  # Parameter -> dict; parameters hash by identity
+        self.param_groups: list[dict] = []
+        if isinstance(params, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}: params should be an iterable of Parameters or of "
+                f"dicts, got a single {_describe(params)}; wrap it in a list"
+            )
+        groups = _as_param_list(params, type(self).__name__)
+        if not groups:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if not isinstance(groups[0], Mapping):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # -- groups -------------------------------------------------------------------
+
+    def add_param_group(self, param_group: Mapping) -> None:
+        """Add a group of parameters with its own hyperparameters (e.g. on unfreezing).
+
+        Missing hyperparameters come from ``self.defaults``. A parameter already
+        held by another group is refused with a ValueError.
+        """
+        name = f"{type(self).__name__}.add_param_group"
+        if not isinstance(param_group, Mapping):
+            raise TypeError(f"{name}: expected a dict with a 'params' entry, "
+                            f"got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError(f"{name}: the group has no 'params' entry")
+        group = dict(param_group)
+        params = _as_param_list(group["params"], name)
+        seen = set()
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: can only optimize Parameters (or leaf Tensors), "
+                                f"got {_describe(p)}")
+            if not p.is_leaf:
+                raise ValueError(f"{name}: cannot optimize a computed (non-leaf) tensor; "
+                                 "optimize the Parameters it was computed from")
+            if not _is_floating(p.dtype):
+                raise TypeError(f"{name}: a {_describe(p)} cannot require a gradient, so it "
+                                "cannot be optimized; only floating-point tensors can")
+            if id(p) in seen:
+                raise ValueError(f"{name}: the group lists the same {_describe(p)} twice")
+            seen.add(id(p))
+        held = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in params:
+            if id(p) in held:
+                raise ValueError(
+                    f"{name}: a {_describe(p)} is already in another parameter group; "
+                    "each parameter may belong to one group only"
+                )
+        group["params"] = params
+        for key, default in self.defaults.items():
+            if key not in group:
+                if default is required:
+                    raise ValueError(f"{name}: the group gives no '{key}' and "
+                                     f"{type(self).__name__} has no default for it")
+                group[key] = copy.deepcopy(default)
+        self._check_group(group)
+        self.param_groups.append(group)
+
+    def _check_group(self, group: dict) -> None:
+        """Validate one group's hyperparameters (subclasses extend it)."""
+        lr = group.get("lr")
+        if lr is not None and not lr >= 0:
+            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr!r} (need >= 0)")
+        wd = group.get("weight_decay", 0.0)
+        if not wd >= 0:
+            raise ValueError(f"{type(self).__name__}: invalid weight_decay {wd!r} (need >= 0)")
+
+    def _params(self):
+        for group in self.param_groups:
+            yield from group["params"]
+
+    # -- gradients and the update ---------------------------------------------
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every held parameter's gradient before the next backward pass.
+
+        With ``set_to_none=True`` (the default) ``.grad`` becomes None, which also
+        makes ``step()`` skip the parameter until a new gradient arrives. With
+        False each gradient becomes a new Tensor of zeros (a fresh array, never
+        an in-place write: gradient arrays may be shared), and the parameter is
+        still updated by weight decay and momentum on the next step.
+        """
+        for p in self._params():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad = Tensor(get_array_module(p.grad.data).zeros_like(p.grad.data))
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; return ``closure()``'s loss if given.
+
+        ``closure``, when given, re-computes the loss (with gradients on) before
+        the update. The update itself runs under ``no_grad()``.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:  # frozen, or not reached by this loss: skip entirely
+                        continue
+                    state = self.state.setdefault(p, {})
+                    self._update(p, p.grad.data, group, state)
+        return loss
+
+    def _update(self, param, grad, group: dict, state: dict) -> None:
+        """Change ``param.data`` using ``grad`` (a raw array, read-only here)."""
+        raise NotImplementedError
+
+    # -- checkpoints ----------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        """A copy of the optimizer's state, with parameters named by position.
+
+        ``{"state": {index: {name: array or number}}, "param_groups": [group, ...]}``,
+        where each group lists the indices of its parameters under ``"params"``.
+        Arrays are copied, so later steps do not change a state_dict already taken.
+        """
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            packed["params"] = []
+            for p in group["params"]:
+                index[id(p)] = len(index)
+                packed["params"].append(index[id(p)])
+            groups.append(packed)
+        state = {}
+        for p in self._params():
+            if p in self.state and self.state[p]:
+                state[index[id(p)]] = {k: _copy_value(v) for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping) -> None:
+        """Restore a ``state_dict()`` taken from an optimizer with the same group layout.
+
+        Hyperparameters are taken from the saved groups; state arrays are copied
+        onto each parameter's device and cast to its floating dtype.
+        """
+        name = f"{type(self).__name__}.load_state_dict"
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"{name}: the state has {len(saved_groups)} parameter groups, "
+                             f"this optimizer {len(self.param_groups)}")
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"{name}: group {i} has {len(saved['params'])} parameters "
+                                 f"in the state, {len(group['params'])} in this optimizer")
+        by_index = {}
+        for saved, group in zip(saved_groups, self.param_groups, strict=True):
+            for idx, p in zip(saved["params"], group["params"], strict=True):
+                by_index[idx] = p
+        new_state = {}
+        for idx, entries in state_dict["state"].items():
+            if idx not in by_index:
+                raise ValueError(f"{name}: the state names parameter {idx}, which no group holds")
+            p = by_index[idx]
+            new_state[p] = {k: _restore_value(v, p) for k, v in entries.items()}
+        for saved, group in zip(saved_groups, self.param_groups, strict=True):
+            for key, value in saved.items():
+                if key != "params":
+                    group[key] = copy.deepcopy(value)
+        self.state = new_state
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            settings = ", ".join(f"{k}={v}" for k, v in group.items() if k != "params")
+            lines.append(f"  group {i}: {len(group['params'])} params, {settings}")
+        return "\n".join(lines) + "\n)"
+
+
+def _is_array(value) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, Tensor)
+
+
+def _copy_value(value):
+    if _is_array(value):
+        return value.copy()
+    if isinstance(value, Tensor):
+        return value.data.copy()
+    return copy.deepcopy(value)
+
+
+def _restore_value(value, param):
+    if isinstance(value, Tensor):
+        value = value.data
+    if not _is_array(value):
+        return copy.deepcopy(value)
+    array = to_device(value, param.device)
+    if _is_floating(array.dtype) and array.dtype != param.dtype:
+        array = array.astype(param.dtype)
+    return array.copy() if array is value else array
+
+
+def _writable(array) -> bool:
+    flags = getattr(array, "flags", None)  # CuPy arrays are always writable
+    return flags is None or getattr(flags, "writeable", True)
+
+
+def _subtract_in_place(param, delta) -> None:
+    """``param.data -= delta``: in place, unless the array is read-only (then it is replaced)."""
+    if _writable(param.data):
+        param.data -= delta
+    else:
+        param.data = param.data - delta
+
+
+def _scale_in_place(param, factor: float) -> None:
+    """``param.data *= factor``: in place, unless the array is read-only (then it is replaced)."""
+    if _writable(param.data):
+        param.data *= factor
+    else:
+        param.data = param.data * factor
