@@ -8,7 +8,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: venv test test-slow test-gpu demo lint seeded-bugs clean
+.PHONY: venv test test-slow test-gpu demo data-preview lint seeded-bugs clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ test-gpu:
 
 demo: $(STAMP)
 	$(PY) demos/quickstart.py
+
+# Sample grids of every procedural dataset, shown in the README.
+data-preview: $(STAMP)
+	$(PY) demos/data_preview.py --out docs/figures
 
 # Plant one bug at a time in an op's backward; every one must make the tests fail.
 seeded-bugs: $(STAMP)
