@@ -17,9 +17,10 @@ from ..ops.nn import (
     nll_loss,
     softmax,
 )
+from .normalization import batch_norm, layer_norm
 
 __all__ = [
-    "avg_pool2d", "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout",
-    "gelu", "leaky_relu", "linear", "log_softmax", "logsumexp", "max_pool2d", "mse_loss",
-    "nll_loss", "relu", "sigmoid", "softmax", "tanh",
+    "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv2d", "cross_entropy",
+    "dropout", "gelu", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsumexp",
+    "max_pool2d", "mse_loss", "nll_loss", "relu", "sigmoid", "softmax", "tanh",
 ]
