@@ -37,7 +37,15 @@ import contextlib
 import numpy as np
 
 from . import backend
-from .errors import DeviceError, DTypeError, GraphError, ShapeError
+from .errors import (
+    ArgumentError,
+    DeviceError,
+    DTypeError,
+    GraphError,
+    IndexingError,
+    MinitlError,
+    ShapeError,
+)
 
 # --------------------------------------------------------------------------
 # Grad mode: the one piece of global state in minitl.
@@ -205,12 +213,39 @@ class Function:
         ctx = Context(cls)
         needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
         ctx.needs_input_grad = needs
-        out = Tensor(cls.forward(ctx, *arrays, **params))
+        try:
+            out = Tensor(cls.forward(ctx, *arrays, **params))
+        except MinitlError:
+            raise
+        except (TypeError, ValueError, IndexError, ArithmeticError) as exc:
+            raise _as_minitl_error(cls.__name__, arrays, exc) from None
         if _grad_enabled and any(needs):
             ctx.inputs = tuple(x if isinstance(x, Tensor) else None for x in inputs)
             out._ctx = ctx
             out._requires_grad = True
         return out
+
+
+def _as_minitl_error(op_name, arrays, exc) -> MinitlError:
+    """Turn an error NumPy raised inside an op's forward into one that names the op.
+
+    The user sees which op failed and the shapes and dtypes it was given,
+    instead of a traceback from deep inside NumPy.
+    """
+    inputs = ", ".join(
+        f"{tuple(a.shape)} {a.dtype}" if hasattr(a, "shape") else repr(a) for a in arrays
+    )
+    message = str(exc)
+    if not message.split(" ", 1)[0].endswith(":"):
+        message = f"{op_name}: {message}"
+    message = f"{message} (inputs: {inputs})"
+    if isinstance(exc, IndexError) and not isinstance(exc, ValueError):
+        return IndexingError(message)
+    if isinstance(exc, TypeError):
+        return DTypeError(message)
+    if "shape" in message or "broadcast" in message or "axis" in message:
+        return ShapeError(message)
+    return ArgumentError(message)
 
 
 def _check_same_device(op_name, tensors):

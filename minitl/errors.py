@@ -15,6 +15,14 @@ class ShapeError(MinitlError, ValueError):
     """Operand shapes do not fit the op (broadcasting, matmul, conv, ...)."""
 
 
+class ArgumentError(MinitlError, ValueError):
+    """An op was called with an argument it cannot use (a reduction name, a probability > 1...)."""
+
+
+class IndexingError(MinitlError, IndexError):
+    """An index does not fit the tensor it is applied to."""
+
+
 class DTypeError(MinitlError, TypeError):
     """An array has a dtype the op cannot use (e.g. float targets for cross_entropy)."""
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor
-from ..errors import DTypeError
+from ..errors import ArgumentError, DTypeError
 from ._util import broadcast_shape
 
 # ---------------------------------------------------------------- arithmetic
@@ -267,7 +267,7 @@ class GELU(Function):
             ctx.t = t
             return 0.5 * x * (1 + t)
         if approximate != "none":
-            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+            raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
         cdf = 0.5 * (1 + backend.erf(x / math.sqrt(2)))
         ctx.cdf = cdf
         return x * cdf
@@ -290,7 +290,7 @@ class Clip(Function):
     @staticmethod
     def forward(ctx, x, min=None, max=None):
         if min is None and max is None:
-            raise ValueError("clip: give at least one of min and max")
+            raise ArgumentError("clip: give at least one of min and max")
         xp = backend.get_array_module(x)
         inside = xp.ones(x.shape, dtype=bool)
         if min is not None:
@@ -416,7 +416,7 @@ def where(cond, a, b):
 def astype(x, dtype):
     """x converted to ``dtype``; casting to an integer or bool dtype leaves the graph."""
     if not isinstance(x, Tensor):
-        raise TypeError(f"astype expects a Tensor, got {type(x).__name__}")
+        raise ArgumentError(f"astype expects a Tensor, got {type(x).__name__}")
     dtype = np.dtype(dtype)
     if x.dtype == dtype:
         return x

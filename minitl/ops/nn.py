@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..errors import DTypeError, ShapeError
+from ..errors import ArgumentError, DTypeError, ShapeError
 from ._util import normalize_axes
 from .elementwise import stable_sigmoid
 
@@ -97,7 +97,7 @@ def _check_class_targets(op_name, scores, targets):
     bad = (targets < 0) | (targets >= num_classes)
     if bad.any():
         values = backend.to_numpy(targets[bad])[:5].tolist()
-        raise ValueError(
+        raise ArgumentError(
             f"{op_name}: target values {values} are outside [0, {num_classes - 1}] for "
             f"{num_classes} classes"
         )
@@ -110,7 +110,7 @@ def _reduce(op_name, losses, reduction):
         return losses.sum()
     if reduction == "none":
         return losses
-    raise ValueError(f"{op_name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    raise ArgumentError(f"{op_name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 class NLLLoss(Function):
@@ -159,10 +159,10 @@ class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, logits, targets, reduction="mean", label_smoothing=0.0):
         if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', "
+            raise ArgumentError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', "
                              f"got {reduction!r}")
         if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], "
+            raise ArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], "
                              f"got {label_smoothing}")
         _check_class_targets("cross_entropy", logits, targets)
         xp = backend.get_array_module(logits)
@@ -301,7 +301,7 @@ def dropout(x, p=0.5, training=True, rng=None):
     reproducible runs. The mask is drawn on the host and moved to the data's device.
     """
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+        raise ArgumentError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, Tensor
-from ..errors import ShapeError
+from ..errors import ArgumentError, IndexingError, ShapeError
 from ._util import broadcast_shape, normalize_axes
 
 
@@ -88,7 +88,7 @@ class GetItem(Function):
         try:
             return x[index]
         except IndexError as exc:
-            raise IndexError(f"getitem: index {index!r} does not fit a tensor of shape "
+            raise IndexingError(f"getitem: index {index!r} does not fit a tensor of shape "
                              f"{x.shape}: {exc}") from None
 
     @staticmethod
@@ -182,7 +182,7 @@ def transpose(x, dim0=None, dim1=None):
     if dim0 is None and dim1 is None:
         return Permute.apply(x, axes=None)
     if dim0 is None or dim1 is None:
-        raise TypeError("transpose: give two axes to swap, or none to reverse all axes")
+        raise ArgumentError("transpose: give two axes to swap, or none to reverse all axes")
     dim0, dim1 = normalize_axes("transpose", (dim0,), x.ndim)[0], normalize_axes(
         "transpose", (dim1,), x.ndim)[0]
     axes = list(range(x.ndim))
@@ -231,7 +231,7 @@ def getitem(x, index):
 def concatenate(tensors, axis=0):
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("concatenate: needs at least one tensor")
+        raise ArgumentError("concatenate: needs at least one tensor")
     return Concatenate.apply(*tensors, axis=axis)
 
 
@@ -241,7 +241,7 @@ cat = concatenate
 def stack(tensors, axis=0):
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("stack: needs at least one tensor")
+        raise ArgumentError("stack: needs at least one tensor")
     return Stack.apply(*tensors, axis=axis)
 
 
