@@ -107,6 +107,15 @@ def _as_buffer(value, name):
     return tensor(value)  # an array or a number: copied, following minitl's dtype rules
 
 
+def _dtype_kind(dtype) -> str:
+    """'float', 'int' or the dtype's own name: what load_state_dict will convert between."""
+    if np.issubdtype(dtype, np.floating):
+        return "float"
+    if np.issubdtype(dtype, np.integer):
+        return "int"
+    return str(dtype)
+
+
 def _parse_to_args(device, dtype):
     """``to("cuda")``, ``to(np.float64)``, ``to("float64")``, ``to(device=..., dtype=...)``."""
     if device is not None and not isinstance(device, str):
@@ -479,6 +488,8 @@ class Module:
     def load_state_dict(self, state_dict: Mapping, strict: bool = True) -> IncompatibleKeys:
         """Copy the arrays of ``state_dict`` into this model's existing parameters and buffers
         (cast to each one's dtype, moved to its device; the objects stay the same).
+        Precision is converted (a float64 checkpoint loads into a float32 model), but
+        a value of another kind (integers or bools for a float parameter) is refused.
 
         Every entry is checked before anything is written, so a failed load leaves the
         model untouched. A shape mismatch always raises :class:`StateDictShapeError`
@@ -493,7 +504,7 @@ class Module:
         targets = OrderedDict(self._named_state())
         missing = [key for key in targets if key not in state_dict]
         unexpected = [key for key in state_dict if key not in targets]
-        mismatched, writes = [], []
+        mismatched, wrong_kind, writes = [], [], []
         for key, target in targets.items():
             if key not in state_dict:
                 continue
@@ -505,18 +516,25 @@ class Module:
                 mismatched.append(f"  {key}: the state dict has shape {tuple(array.shape)}, "
                                   f"the model has shape {target.shape}")
                 continue
+            if _dtype_kind(array.dtype) != _dtype_kind(target.dtype):
+                wrong_kind.append(f"  {key}: the state dict holds {array.dtype}, the model "
+                                  f"uses {target.dtype}")
+                continue
             writes.append((target, array))
-        if mismatched or (strict and (missing or unexpected)):
+        if mismatched or wrong_kind or (strict and (missing or unexpected)):
             lines = [f"load_state_dict into {type(self).__name__} failed; nothing was loaded."]
             if mismatched:
                 lines += ["Shape mismatches:", *mismatched]
+            if wrong_kind:
+                lines += ["Dtypes the model does not use (floats load into floats, integers "
+                          "into integers; precision is converted, kinds are not):", *wrong_kind]
             if strict and missing:
                 lines.append("Missing keys (in the model, not in the state dict): "
                              + ", ".join(missing))
             if strict and unexpected:
                 lines.append("Unexpected keys (in the state dict, not in the model): "
                              + ", ".join(unexpected))
-            if not mismatched:
+            if not (mismatched or wrong_kind):
                 lines.append("Pass strict=False to load the keys that match and get the "
                              "others back as (missing_keys, unexpected_keys).")
             raise (StateDictShapeError if mismatched else CheckpointError)("\n".join(lines))

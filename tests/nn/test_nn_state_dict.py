@@ -100,7 +100,7 @@ def test_values_are_cast_to_the_models_dtype():
     model = make_model(0)
     sd = {k: v.astype(np.float64) if v.dtype.kind == "f" else v
           for k, v in make_model(1).state_dict().items()}
-    sd["1.num_batches_tracked"] = np.array(3.0)
+    sd["1.num_batches_tracked"] = np.array(3, dtype=np.int32)
     model.load_state_dict(sd)
     assert model[0].weight.dtype == np.float32
     np.testing.assert_allclose(model[0].weight.numpy(), sd["0.weight"], rtol=1e-6)
@@ -110,6 +110,19 @@ def test_values_are_cast_to_the_models_dtype():
     wide = make_model(2).double()
     wide.load_state_dict(make_model(1).state_dict())
     assert wide[4].weight.dtype == np.float64
+
+
+@pytest.mark.parametrize("key, bad", [("0.weight", "int64"), ("0.weight", "bool"),
+                                      ("1.num_batches_tracked", "float32")])
+def test_a_dtype_of_another_kind_is_refused(key, bad):
+    model = make_model(0)
+    before = model.state_dict()
+    sd = make_model(1).state_dict()
+    sd[key] = sd[key].astype(bad)
+    with pytest.raises(CheckpointError, match=rf"{key}: the state dict holds {bad}"):
+        model.load_state_dict(sd)
+    for name, value in model.state_dict().items():  # nothing was written
+        np.testing.assert_array_equal(value, before[name])
 
 
 def test_tensors_are_accepted_as_values():
