@@ -22,6 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check minitl tests demos scripts bench
 
+# Every test, slow ones included, with many more hypothesis examples per property.
 test-slow: $(STAMP)
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q -m 'slow or not slow'
 
