@@ -4,7 +4,7 @@ Start with ``minitl/autograd.py`` (Tensor, Function, backward), then
 ``minitl/ops/`` (every op, forward and backward side by side).
 """
 
-from . import backend, checkpoint, errors, nn, ops, optim
+from . import backend, checkpoint, errors, nn, ops, optim, viz, zoo
 from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from .checkpoint import load, load_metadata, save
 from .creation import arange, full, ones, ones_like, rand, randn, zeros, zeros_like
@@ -16,5 +16,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Function", "Tensor", "arange", "backend", "checkpoint", "enable_grad", "errors", "full",
     "is_grad_enabled", "load", "load_metadata", "nn", "no_grad", "ones", "ones_like", "ops",
-    "optim", "rand", "randn", "save", "tensor", "zeros", "zeros_like", *_ops_all,
+    "optim", "rand", "randn", "save", "tensor", "viz", "zeros", "zeros_like", "zoo", *_ops_all,
 ]

@@ -221,6 +221,7 @@ class Function:
             raise _as_minitl_error(cls.__name__, arrays, exc) from None
         if _grad_enabled and any(needs):
             ctx.inputs = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+            ctx.output_shape = out.shape  # for drawing the graph (minitl.viz)
             out._ctx = ctx
             out._requires_grad = True
         return out
