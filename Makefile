@@ -8,7 +8,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: venv test test-slow test-gpu demo data-preview lint seeded-bugs clean
+.PHONY: venv test test-slow test-gpu demo data-preview docs lint seeded-bugs clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,12 @@ demo: $(STAMP)
 # Sample grids of every procedural dataset, shown in the README.
 data-preview: $(STAMP)
 	$(PY) demos/data_preview.py --out docs/figures
+
+# HTML API reference from the docstrings; any pdoc warning fails the build.
+docs: $(STAMP)
+	$(PY) -m pip install -q 'pdoc>=14'
+	$(PY) -W error -m pdoc -o out/docs minitl
+	@echo "API reference: out/docs/index.html"
 
 # Plant one bug at a time in an op's backward; every one must make the tests fail.
 seeded-bugs: $(STAMP)

@@ -17,6 +17,7 @@ function also takes ``root=``.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -82,7 +83,7 @@ def load(name: str, root=None):
     return _load_checkpoint(path), load_metadata(path)
 
 
-def list(root=None) -> list[dict]:  # noqa: A001 - minitl.zoo.list() reads naturally
+def list(root=None) -> builtins.list[dict]:  # noqa: A001 - minitl.zoo.list() reads naturally
     """Every model in the zoo, sorted by name: ``[{"name": ..., **metadata}, ...]``."""
     folder = root_folder(root)
     if not folder.exists():
