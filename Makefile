@@ -8,7 +8,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: venv test test-slow test-gpu demo data-preview docs lint seeded-bugs clean
+.PHONY: venv test test-slow test-gpu demo data-preview docs lint seeded-bugs bench clean
 
 venv: $(STAMP)
 
@@ -46,6 +46,14 @@ docs: $(STAMP)
 # Plant one bug at a time in an op's backward; every one must make the tests fail.
 seeded-bugs: $(STAMP)
 	$(PY) scripts/seeded_bugs.py
+
+# Speed and memory as ratios against hand-written NumPy (and PyTorch CPU if the `bench`
+# extra is installed: pip install -e '.[bench]'); writes bench/results.json, then the README
+# performance section. Needs only threadpoolctl (to pin BLAS threads); under 5 minutes.
+bench: $(STAMP)
+	$(PY) -c "import threadpoolctl" 2>/dev/null || $(PY) -m pip install -q threadpoolctl
+	$(PY) bench/run_all.py
+	$(PY) bench/readme_section.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check minitl tests demos scripts bench

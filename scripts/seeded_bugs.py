@@ -34,8 +34,10 @@ MUTATIONS = [
     ("engine: forgotten reduction over new leading axes", "minitl/autograd.py",
      "axes = tuple(range(extra)) + tuple(", "axes = tuple(range(0)) + tuple("),
     ("conv2d: weight gradient with the kernel flipped (convolution vs correlation)",
-     "minitl/ops/conv.py", "grad_w = (g.T @ patches).reshape(out_ch, in_ch, *kernel)",
-     "grad_w = (g.T @ patches).reshape(out_ch, in_ch, *kernel)[..., ::-1, ::-1]"),
+     "minitl/ops/conv.py",
+     "grad_w = (g.T @ patches).reshape(out_ch, *kernel, in_ch).transpose(0, 3, 1, 2)",
+     "grad_w = (g.T @ patches).reshape(out_ch, *kernel, in_ch).transpose(0, 3, 1, 2)"
+     "[..., ::-1, ::-1]"),
     ("log_softmax: dropped the softmax term", "minitl/ops/nn.py",
      "return grad_out - xp.exp(y) * grad_out.sum(axis=ctx.axis, keepdims=True)",
      "return grad_out - xp.exp(y) * grad_out"),
