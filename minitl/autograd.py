@@ -103,6 +103,39 @@ def _is_floating(dtype) -> bool:
     return np.issubdtype(dtype, np.floating)
 
 
+def result_type(*dtypes) -> np.dtype:
+    """The dtype operands of ``dtypes`` compute in (PyTorch's rule): a floating dtype wins
+    over integer and bool ones (int64 with float32 → float32, where NumPy gives float64);
+    otherwise NumPy's promotion. The whole policy is in ``minitl/ops/_dtypes.py``."""
+    first = dtypes[0]
+    if all(d == first for d in dtypes):
+        return np.dtype(first)
+    floats = [d for d in dtypes if d.kind == "f"]
+    return np.result_type(*(floats or dtypes))
+
+
+def _scalar_dtype(op_name, reference_dtype, value) -> np.dtype:
+    """The dtype a Python number takes next to tensors of ``reference_dtype``.
+
+    float32 tensor * 0.5 stays float32 (NEP 50); an integer or bool tensor with a
+    Python float gives the default float32 (as in PyTorch, where NumPy gives float64);
+    a Python int that does not fit an integer tensor's dtype is a DTypeError rather
+    than a silent wrap-around.
+    """
+    if reference_dtype.kind == "f":
+        return reference_dtype  # the common case: any number next to a float tensor
+    if isinstance(value, float):
+        return np.dtype(DEFAULT_FLOAT)
+    dtype = np.result_type(reference_dtype, value)
+    if dtype.kind in "iu" and not isinstance(value, bool):
+        info = np.iinfo(dtype)
+        if not info.min <= value <= info.max:
+            raise DTypeError(f"{op_name}: the Python integer {value} does not fit the tensor "
+                             f"dtype {dtype} (range {info.min}..{info.max}); convert the "
+                             "tensor first, e.g. with .long()")
+    return dtype
+
+
 def _as_array(data, dtype=None, device=None):
     """Turn ``data`` into an array following minitl's dtype rules (see :func:`tensor`)."""
     if isinstance(data, Tensor):
@@ -207,8 +240,7 @@ class Function:
     def apply(cls, *inputs, **params) -> Tensor:
         tensors = [x for x in inputs if isinstance(x, Tensor)]
         _check_same_device(cls.__name__, tensors)
-        reference = tensors[0].data if tensors else None
-        arrays = [_input_array(x, reference) for x in inputs]
+        arrays = [_input_array(cls.__name__, x, tensors) for x in inputs]
 
         ctx = Context(cls)
         needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
@@ -261,18 +293,25 @@ def _check_same_device(op_name, tensors):
         )
 
 
-def _input_array(x, reference):
-    """The raw array for one input of an op; Python numbers take the tensor's dtype.
+def _input_array(op_name, x, tensors):
+    """The raw array for one input of an op; Python numbers take the tensors' dtype.
 
     ``float32_tensor * 0.5`` must stay float32 (NumPy 2's NEP 50 rule), so a
-    Python scalar becomes a 0-d array of the result type of the tensor's dtype
-    and that scalar, on the tensor's device.
+    Python scalar becomes a 0-d array of the dtype :func:`_scalar_dtype` gives it
+    next to the tensors, on their device.
     """
     if isinstance(x, Tensor):
         return x.data
-    if isinstance(x, (bool, int, float)) and reference is not None:
-        xp = backend.get_array_module(reference)
-        return xp.asarray(x, dtype=np.result_type(reference.dtype, x))
+    if isinstance(x, (bool, int, float)) and tensors:
+        reference = (tensors[0].data.dtype if len(tensors) == 1
+                     else result_type(*(t.dtype for t in tensors)))
+        dtype = _scalar_dtype(op_name.lower(), reference, x)
+        xp = backend.get_array_module(tensors[0].data)
+        try:
+            return xp.asarray(x, dtype=dtype)
+        except OverflowError:
+            raise DTypeError(f"{op_name.lower()}: the Python number {x} does not fit "
+                             f"dtype {dtype}") from None
     if isinstance(x, np.ndarray) or backend.is_cupy_array(x):
         return x
     return _as_array(x)

@@ -1,10 +1,12 @@
-"""Small helpers shared by the layers: dtype and random-generator arguments."""
+"""Small helpers shared by the layers: dtype and random-generator arguments, and the
+checks of a layer's input (errors that name the layer, the expected and the actual shape)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DTypeError
+from ..autograd import Tensor
+from ..errors import DTypeError, ShapeError
 
 
 def float_dtype(dtype) -> np.dtype:
@@ -37,3 +39,37 @@ def pair(value, name: str, owner: str) -> tuple[int, int]:
     if len(result) != 2 or not all(isinstance(v, (int, np.integer)) for v in result):
         raise ValueError(f"{owner}: {name} must be an int or a pair of ints, got {value!r}")
     return int(result[0]), int(result[1])
+
+
+def layer_name(module) -> str:
+    """``Linear(in_features=4, out_features=3, bias=True)``: how errors name a layer."""
+    return f"{type(module).__name__}({module.extra_repr()})"
+
+
+def input_array(x):
+    """The array behind a layer's input (a Tensor, a NumPy/CuPy array or nested lists)."""
+    if isinstance(x, Tensor):
+        return x.data
+    return x if hasattr(x, "shape") and hasattr(x, "dtype") else np.asarray(x)
+
+
+def check_floating_input(module, x):
+    """A DTypeError naming the layer unless its input ``x`` is floating point.
+
+    Layers with weights or statistics, the pools and Dropout compute in floating
+    point; an integer or bool input is almost always a bug (images left as uint8,
+    class indices passed as features). Convert with ``.float()``.
+    """
+    dtype = input_array(x).dtype
+    if dtype.kind != "f":
+        raise DTypeError(f"{layer_name(module)}: expected a floating-point input, got dtype "
+                         f"{dtype} (convert with .float())")
+
+
+def check_spatial(module, shape, kernel, padding):
+    """A ShapeError naming the layer if a kernel (with its padding) does not fit H × W."""
+    for side, k, p in zip(shape[2:], kernel, padding):
+        if side + 2 * p < k:
+            raise ShapeError(f"{layer_name(module)}: expected an input whose H × W is at least "
+                             f"the kernel {tuple(kernel)} after padding {tuple(padding)}, got "
+                             f"shape {tuple(shape)}")

@@ -6,9 +6,18 @@ import math
 
 import numpy as np
 
+from ..errors import ShapeError
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
 from . import init
-from ._utils import as_generator, float_dtype, pair
+from ._utils import (
+    as_generator,
+    check_floating_input,
+    check_spatial,
+    float_dtype,
+    input_array,
+    layer_name,
+    pair,
+)
 from .module import Module
 from .parameter import Parameter
 
@@ -23,6 +32,10 @@ class Conv2d(Module):
     Shapes: input (N, in_channels, H, W) → output (N, out_channels, H', W') with
     H' = ⌊(H + 2·padding − kh)/stride⌋ + 1 (likewise W'); ``weight`` is
     (out_channels, in_channels, kh, kw) and ``bias`` (out_channels,).
+
+    Input checks: a floating-point (N, in_channels, H, W) input at least as large as
+    the kernel (after padding); otherwise a ShapeError or DTypeError naming the layer,
+    the expected and the actual shape. An empty batch (N = 0) gives an empty output.
 
     Initialisation (PyTorch's default): W and b from U(−1/√fan_in, 1/√fan_in),
     fan_in = in_channels·kh·kw; draws from ``rng``, weight first.
@@ -56,6 +69,12 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound, rng=rng)
 
     def forward(self, x):
+        shape = tuple(input_array(x).shape)
+        if len(shape) != 4 or shape[1] != self.in_channels:
+            raise ShapeError(f"{layer_name(self)}: expected input of shape "
+                             f"(N, {self.in_channels}, H, W), got {shape}")
+        check_spatial(self, shape, self.kernel_size, self.padding)
+        check_floating_input(self, x)
         return conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
@@ -75,6 +94,16 @@ class _Pool2d(Module):
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
 
+    def _check(self, x):
+        """Shape and dtype of the input: (N, C, H, W), floating, H × W ≥ the kernel."""
+        shape = tuple(input_array(x).shape)
+        if len(shape) != 4:
+            raise ShapeError(f"{layer_name(self)}: expected input of shape (N, C, H, W), "
+                             f"got {shape}")
+        kernel = pair(self.kernel_size, "kernel_size", type(self).__name__)
+        check_spatial(self, shape, kernel, pair(self.padding, "padding", type(self).__name__))
+        check_floating_input(self, x)
+
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
@@ -84,17 +113,21 @@ class MaxPool2d(_Pool2d):
 
     Shapes: (N, C, H, W) → (N, C, H', W'), H' = ⌊(H + 2·padding − k)/stride⌋ + 1;
     ``stride`` defaults to ``kernel_size`` (non-overlapping windows). No parameters.
+    Input: floating (N, C, H, W) with H × W at least the kernel (ShapeError or DTypeError
+    naming the layer otherwise); N = 0 gives an empty output.
     """
 
     def forward(self, x):
+        self._check(x)
         return max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
 
 class AvgPool2d(_Pool2d):
     """y[n, c, i, j] = mean of the kernel_size window (zero padding counted, as in PyTorch).
 
-    Shapes as :class:`MaxPool2d`. No parameters.
+    Shapes and input checks as :class:`MaxPool2d`. No parameters.
     """
 
     def forward(self, x):
+        self._check(x)
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding)

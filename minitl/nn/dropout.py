@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from ..ops.nn import dropout
-from ._utils import as_generator
+from ._utils import as_generator, check_floating_input
 from .module import Module
 
 
 class Dropout(Module):
     """In training mode, zero each element with probability ``p`` and scale the others by
     1/(1 − p), so the expected output equals the input; in eval mode, y = x.
-    Any input shape; output has the same shape. No parameters.
+    Any input shape (an empty batch included); output has the same shape. No parameters.
+    The input must be floating point (DTypeError naming the layer otherwise).
 
     Masks are drawn from the layer's own generator, made once from ``rng`` (a
     Generator, shared if you pass one; an int seed; or None for unseeded). Two
@@ -25,6 +26,7 @@ class Dropout(Module):
         self.rng = as_generator(rng)
 
     def forward(self, x):
+        check_floating_input(self, x)
         return dropout(x, self.p, training=self.training, rng=self.rng)
 
     def extra_repr(self):

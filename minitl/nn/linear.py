@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 
+from ..errors import ShapeError
+from ..ops._util import normalize_axes
 from ..ops.nn import linear
 from ..ops.shape import flatten
 from . import init
-from ._utils import as_generator, float_dtype
+from ._utils import as_generator, check_floating_input, float_dtype, input_array, layer_name
 from .module import Module
 from .parameter import Parameter
 
@@ -31,6 +33,10 @@ class Linear(Module):
     Shapes: input (*, in_features) → output (*, out_features); ``weight`` is
     (out_features, in_features) and ``bias`` (out_features,), as in PyTorch, so
     row o of W holds the weights of output unit o.
+
+    Input checks: a floating-point input (DTypeError otherwise) with at least one axis and
+    a last axis of in_features (ShapeError naming the layer otherwise); an empty batch
+    (0, in_features) gives an empty (0, out_features) output.
 
     Initialisation (PyTorch's default): W and b from U(−1/√in_features, 1/√in_features),
     i.e. ``kaiming_uniform_(W, a=√5)``. Draws come from ``rng`` (Generator, int seed,
@@ -61,6 +67,11 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound, rng=rng)
 
     def forward(self, x):
+        shape = tuple(input_array(x).shape)
+        if len(shape) == 0 or shape[-1] != self.in_features:
+            raise ShapeError(f"{layer_name(self)}: expected input of shape "
+                             f"(*, {self.in_features}), got {shape}")
+        check_floating_input(self, x)
         return linear(x, self.weight, self.bias)
 
     def extra_repr(self):
@@ -70,13 +81,28 @@ class Linear(Module):
 
 class Flatten(Module):
     """Merge axes ``start_dim``..``end_dim`` into one: (N, C, H, W) → (N, C·H·W) by default,
-    the usual bridge from a convolutional body to a linear head."""
+    the usual bridge from a convolutional body to a linear head.
+
+    Both axes must exist in the input (so the default needs at least 2 axes) and
+    start_dim must not come after end_dim: ShapeError naming the layer otherwise.
+    Any dtype; an empty batch (0, C, H, W) gives (0, C·H·W)."""
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
+        shape = tuple(input_array(x).shape)
+        try:
+            start, end = (normalize_axes("Flatten", (d,), len(shape))
+                          for d in (self.start_dim, self.end_dim))
+        except ShapeError:
+            start = end = ()
+        if not start or not end or start[0] > end[0]:
+            need = max(d + 1 if d >= 0 else -d for d in (self.start_dim, self.end_dim))
+            raise ShapeError(f"{layer_name(self)}: expected an input with axes "
+                             f"{self.start_dim}..{self.end_dim} in order (at least {need} "
+                             f"axes), got shape {shape}")
         return flatten(x, self.start_dim, self.end_dim)
 
     def extra_repr(self):

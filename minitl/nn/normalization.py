@@ -19,11 +19,12 @@ import numpy as np
 
 from ..autograd import Tensor, no_grad
 from ..errors import ShapeError
+from ..ops._dtypes import floating
 from ..ops.elementwise import sqrt
 from ..ops.reduce import mean, var
 from ..ops.shape import reshape
 from . import init
-from ._utils import float_dtype
+from ._utils import check_floating_input, float_dtype, input_array, layer_name
 from .module import Module
 from .parameter import Parameter
 
@@ -43,6 +44,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
     """
     if x.ndim < 2:
         raise ShapeError(f"batch_norm: input must be (N, C, ...), got shape {x.shape}")
+    floating("batch_norm", "the input", input_array(x))
     channels = x.shape[1]
     axes = (0, *range(2, x.ndim))
     shape = (1, channels) + (1,) * (x.ndim - 2)  # per-channel values broadcast along axis 1
@@ -81,6 +83,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     if x.ndim < k or tuple(x.shape[x.ndim - k:]) != normalized_shape:
         raise ShapeError(f"layer_norm: input of shape {x.shape} does not end with "
                          f"normalized_shape {normalized_shape}")
+    floating("layer_norm", "the input", input_array(x))
     axes = tuple(range(x.ndim - k, x.ndim))
     mu = mean(x, axis=axes, keepdims=True)
     sigma2 = var(x, axis=axes, keepdims=True)
@@ -135,13 +138,14 @@ class _BatchNorm(Module):
             raise ShapeError(f"{type(self).__name__}({self.num_features}): expected a {dims} "
                              f"input with {self.num_features} channels on axis 1, got shape "
                              f"{x.shape}")
+        check_floating_input(self, x)
         use_batch_stats = self.training or not self.track_running_stats
         momentum = self.momentum
         if self.training and self.track_running_stats:
             if x.size // x.shape[1] <= 1:
-                raise ShapeError(f"{type(self).__name__}: training needs more than 1 value per "
-                                 f"channel, got input of shape {x.shape} (use a batch of ≥ 2, "
-                                 "or eval())")
+                raise ShapeError(f"{type(self).__name__}({self.num_features}): expected more "
+                                 f"than 1 value per channel when training, got input of shape "
+                                 f"{x.shape} (use a batch of ≥ 2, or eval())")
             self.num_batches_tracked.data[...] += 1
             if momentum is None:  # cumulative average of all batches seen
                 momentum = 1.0 / float(self.num_batches_tracked.data)
@@ -152,6 +156,14 @@ class _BatchNorm(Module):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, track_running_stats={self.track_running_stats}")
 
+
+_INPUT_NOTE = """
+    Input checks: the rank and the channel count of axis 1 must match (ShapeError
+    naming the layer, expected and actual shape), the input must be floating
+    (DTypeError). Training mode needs more than one value per channel, as in
+    PyTorch: an empty batch, or a single example without spatial axes, is a
+    ShapeError. Eval mode accepts an empty batch and returns an empty output.
+"""
 
 _FREEZE_NOTE = """
     Freezing is not eval. ``bn.freeze()`` (or ``requires_grad_(False)``) stops
@@ -174,7 +186,7 @@ class BatchNorm1d(_BatchNorm):
     Parameters: ``weight`` γ (C,) = 1, ``bias`` β (C,) = 0 (absent if affine=False).
     Buffers: ``running_mean`` (C,) = 0, ``running_var`` (C,) = 1, ``num_batches_tracked``
     (int64 scalar). Output shape = input shape.
-    """ + _FREEZE_NOTE
+    """ + _INPUT_NOTE + _FREEZE_NOTE
     _input_dims = (2, 3)
 
 
@@ -189,7 +201,7 @@ class BatchNorm2d(_BatchNorm):
     Parameters: ``weight`` γ (C,) = 1, ``bias`` β (C,) = 0 (absent if affine=False).
     Buffers: ``running_mean`` (C,) = 0, ``running_var`` (C,) = 1, ``num_batches_tracked``
     (int64 scalar). Output shape = input shape.
-    """ + _FREEZE_NOTE
+    """ + _INPUT_NOTE + _FREEZE_NOTE
     _input_dims = (4,)
 
 
@@ -201,6 +213,10 @@ class LayerNorm(Module):
 
     Parameters (if ``elementwise_affine``): ``weight`` γ = 1 and ``bias`` β = 0, both of
     shape ``normalized_shape`` (``bias=False`` drops β). No buffers; train and eval agree.
+
+    Input checks: a floating input whose last axes equal ``normalized_shape``
+    (ShapeError or DTypeError naming the layer otherwise). An empty batch gives an
+    empty output.
     """
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
@@ -228,6 +244,12 @@ class LayerNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, x: Tensor):
+        shape, k = tuple(input_array(x).shape), len(self.normalized_shape)
+        if len(shape) < k or shape[len(shape) - k:] != self.normalized_shape:
+            raise ShapeError(f"{layer_name(self)}: expected input of shape "
+                             f"(*, {', '.join(map(str, self.normalized_shape))}) ending with "
+                             f"normalized_shape, got {shape}")
+        check_floating_input(self, x)
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):

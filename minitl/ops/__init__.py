@@ -5,6 +5,10 @@ Each family lives in its own file, forward and backward side by side:
 ``shape`` (reshape, permute, indexing, concatenation), ``linalg`` (matmul),
 ``nn`` (softmax, losses, dropout) and ``conv`` (convolution and pooling).
 
+Which dtypes each op accepts and returns (integers, bools, mixed operands, Python
+scalars) and how special values behave is one policy for all of them, written down
+in ``_dtypes.py``.
+
 The bottom of this file attaches the operators to :class:`Tensor`, so that
 ``a + b`` is ``add(a, b)`` and ``x.relu()`` is ``relu(x)``: one place to read
 what every method means.

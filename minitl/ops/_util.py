@@ -20,13 +20,15 @@ def broadcast_shape(op_name: str, *shapes) -> tuple:
 
 
 def normalize_axes(op_name: str, axis, ndim: int) -> tuple:
-    """``axis`` (None, int or tuple, negatives allowed) as a sorted tuple of non-negative axes."""
+    """``axis`` (None, int or tuple, negatives allowed) as a sorted tuple of non-negative axes.
+
+    As in PyTorch, a 0-d tensor accepts axis 0 and -1 (and reduces nothing)."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+        if not -max(ndim, 1) <= a < max(ndim, 1):  # a 0-d tensor has axes 0 and -1
             raise ShapeError(f"{op_name}: axis {a} is out of range for a {ndim}-d tensor")
         out.append(int(a) % max(ndim, 1))
     if len(set(out)) != len(out):

@@ -4,6 +4,18 @@ For these the chain rule is a product: ∂L/∂x = ∂L/∂y · f'(x), elementwi
 Binary ops broadcast their operands like NumPy; the engine sums the gradient
 back to each operand's shape (see ``autograd.unbroadcast``), so the backward
 formulas below are written as if no broadcasting happened.
+
+dtypes (the full policy is in ``_dtypes.py``): add, sub, mul, pow, neg, abs, relu and
+clip are *exact* and keep integer dtypes; div, exp, log, sqrt, tanh, sigmoid,
+leaky_relu and gelu are *real-valued* and turn integer or bool inputs into float32
+(``int / int`` is a float, as in PyTorch). Arithmetic on bool tensors alone
+(``mask + mask``, ``-mask``, ``relu(mask)``) is a DTypeError: convert first with
+``.float()``; a bool mixed with numbers counts as 0/1.
+
+Special values follow IEEE 754 and never raise: NaN propagates; x/0 = ±inf and
+0/0 = NaN; log(0) = −inf and log(x < 0) = NaN; sqrt(0) = 0 with gradient +inf and
+sqrt(x < 0) = NaN; exp overflows to inf. Activations take their limits at ±inf:
+relu(−inf) = 0, sigmoid(±inf) = 1 or 0, gelu(−inf) = 0.
 """
 
 from __future__ import annotations
@@ -13,8 +25,9 @@ import math
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor
+from ..autograd import Function, Tensor, _scalar_dtype, result_type
 from ..errors import ArgumentError, DTypeError
+from ._dtypes import common, exact, real
 from ._util import broadcast_shape
 
 # ---------------------------------------------------------------- arithmetic
@@ -26,6 +39,7 @@ class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
         broadcast_shape("add", a.shape, b.shape)
+        a, b = exact("add", a, b)
         return a + b
 
     @staticmethod
@@ -39,6 +53,7 @@ class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
         broadcast_shape("sub", a.shape, b.shape)
+        a, b = exact("sub", a, b)
         return a - b
 
     @staticmethod
@@ -52,6 +67,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         broadcast_shape("mul", a.shape, b.shape)
+        a, b = exact("mul", a, b)
         ctx.save_for_backward(a, b)
         return a * b
 
@@ -66,12 +82,14 @@ class Mul(Function):
 class Div(Function):
     """y = a / b;  ∂y/∂a = 1/b, ∂y/∂b = −a/b².
 
-    Division by zero follows IEEE arithmetic as NumPy does (±inf or nan, no error).
+    Division by zero follows IEEE arithmetic as NumPy does (x/0 = ±inf, 0/0 = nan, no
+    error). True division: integer operands give float32, as in PyTorch.
     """
 
     @staticmethod
     def forward(ctx, a, b):
         broadcast_shape("div", a.shape, b.shape)
+        a, b = real("div", a, b)
         ctx.save_for_backward(a, b)
         return a / b
 
@@ -84,11 +102,15 @@ class Div(Function):
 
 
 class Pow(Function):
-    """y = aᵇ;  ∂y/∂a = b·aᵇ⁻¹, ∂y/∂b = aᵇ·ln a (needs a > 0 where b requires a gradient)."""
+    """y = aᵇ;  ∂y/∂a = b·aᵇ⁻¹, ∂y/∂b = aᵇ·ln a (needs a > 0 where b requires a gradient).
+
+    Integers stay integers (2 ** 3 = 8); a negative integer power of an integer is an
+    ArgumentError (use floats), as in PyTorch."""
 
     @staticmethod
     def forward(ctx, a, b):
         broadcast_shape("pow", a.shape, b.shape)
+        a, b = exact("pow", a, b)
         y = a**b
         ctx.save_for_backward(a, b, y)
         return y
@@ -107,6 +129,7 @@ class Neg(Function):
 
     @staticmethod
     def forward(ctx, x):
+        (x,) = exact("neg", x)
         return -x
 
     @staticmethod
@@ -122,6 +145,7 @@ class Exp(Function):
 
     @staticmethod
     def forward(ctx, x):
+        (x,) = real("exp", x)
         y = backend.get_array_module(x).exp(x)
         ctx.save_for_backward(y)
         return y
@@ -137,6 +161,7 @@ class Log(Function):
 
     @staticmethod
     def forward(ctx, x):
+        (x,) = real("log", x)
         ctx.save_for_backward(x)
         with np.errstate(divide="ignore", invalid="ignore"):
             return backend.get_array_module(x).log(x)
@@ -152,6 +177,7 @@ class Sqrt(Function):
 
     @staticmethod
     def forward(ctx, x):
+        (x,) = real("sqrt", x)
         with np.errstate(invalid="ignore"):
             y = backend.get_array_module(x).sqrt(x)
         ctx.save_for_backward(y)
@@ -169,6 +195,7 @@ class Abs(Function):
 
     @staticmethod
     def forward(ctx, x):
+        (x,) = exact("abs", x)
         ctx.save_for_backward(x)
         return backend.get_array_module(x).abs(x)
 
@@ -183,6 +210,7 @@ class Tanh(Function):
 
     @staticmethod
     def forward(ctx, x):
+        (x,) = real("tanh", x)
         y = backend.get_array_module(x).tanh(x)
         ctx.save_for_backward(y)
         return y
@@ -194,9 +222,16 @@ class Tanh(Function):
 
 
 def stable_sigmoid(x):
-    """σ(x) = 1/(1 + e⁻ˣ), computed as ½(1 + tanh(x/2)) so no exp can overflow."""
+    """σ(x) = 1/(1 + e⁻ˣ), accurate to a few ulps (relative) in both tails.
+
+    For x ≪ 0, e⁻ˣ overflows to inf and 1/(1 + inf) = 0 is the right limit (the
+    overflow warning is silenced). The form ½(1 + tanh(x/2)), which never overflows,
+    cancels catastrophically for x < 0: it rounds σ(−40) to 0 in float64 (true value
+    4.2e-18), so log σ(x) would become −inf.
+    """
     xp = backend.get_array_module(x)
-    return 0.5 * (1 + xp.tanh(0.5 * x))
+    with np.errstate(over="ignore"):
+        return 1 / (1 + xp.exp(-x))
 
 
 class Sigmoid(Function):
@@ -204,6 +239,7 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, x):
+        (x,) = real("sigmoid", x)
         y = stable_sigmoid(x)
         ctx.save_for_backward(y)
         return y
@@ -215,19 +251,22 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
-    """y = max(x, 0);  ∂y/∂x = 1 where x > 0, else 0."""
+    """y = max(x, 0);  ∂y/∂x = 1 where x > 0, else 0.  relu(−inf) = 0, relu(nan) = nan."""
 
     @staticmethod
     def forward(ctx, x):
-        mask = x > 0
-        ctx.save_for_backward(mask)
-        # Multiplying by the mask is much faster than np.where / copyto(where=).
-        return x * mask
+        (x,) = exact("relu", x)
+        # maximum, not x * (x > 0): that gives −inf · 0 = nan at x = −inf. Saving y
+        # (which the next layer keeps anyway) rather than a mask costs no memory, and
+        # y > 0 exactly where x > 0.
+        y = backend.get_array_module(x).maximum(x, 0)
+        ctx.save_for_backward(y)
+        return y
 
     @staticmethod
     def backward(ctx, grad_out):
-        (mask,) = ctx.saved
-        return grad_out * mask
+        (y,) = ctx.saved
+        return grad_out * (y > 0)
 
 
 class LeakyReLU(Function):
@@ -235,6 +274,7 @@ class LeakyReLU(Function):
 
     @staticmethod
     def forward(ctx, x, negative_slope=0.01):
+        (x,) = real("leaky_relu", x)
         slope = backend.get_array_module(x).where(x > 0, 1, negative_slope).astype(x.dtype)
         ctx.save_for_backward(slope)
         return x * slope
@@ -255,22 +295,27 @@ class GELU(Function):
         Φ(x) = ½(1 + erf(x/√2)),  ∂y/∂x = Φ(x) + x·φ(x),  φ(x) = e^(−x²/2)/√(2π).
     Tanh form (``approximate="tanh"``): y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³),
         ∂y/∂x = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²).
+
+    gelu(−inf) is 0, the limit (the formula alone would give −inf·0 = nan).
     """
 
     @staticmethod
     def forward(ctx, x, approximate="none"):
+        if approximate not in ("none", "tanh"):
+            raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        (x,) = real("gelu", x)
         xp = backend.get_array_module(x)
         ctx.approximate = approximate
         ctx.save_for_backward(x)
         if approximate == "tanh":
-            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))
+            with np.errstate(over="ignore"):  # x³ overflows to ±inf: tanh is then ±1
+                t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))
             ctx.t = t
-            return 0.5 * x * (1 + t)
-        if approximate != "none":
-            raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+            half = 0.5 * (1 + t)
+            return xp.where(half == 0, 0, x * half)
         cdf = 0.5 * (1 + backend.erf(x / math.sqrt(2)))
         ctx.cdf = cdf
-        return x * cdf
+        return xp.where(cdf == 0, 0, x * cdf)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -285,22 +330,33 @@ class GELU(Function):
 
 
 class Clip(Function):
-    """y = min(max(x, lo), hi);  ∂y/∂x = 1 where lo ≤ x ≤ hi, else 0 (PyTorch's clamp rule)."""
+    """y = min(max(x, lo), hi);  ∂y/∂x = 1 where lo ≤ x ≤ hi, else 0 (PyTorch's clamp rule).
+
+    The bounds are numbers and take part in the dtype like Python scalars do: an
+    integer tensor clipped to a float bound becomes float32. If lo > hi, y = hi.
+    clip(nan) = nan."""
 
     @staticmethod
     def forward(ctx, x, min=None, max=None):
         if min is None and max is None:
             raise ArgumentError("clip: give at least one of min and max")
+        bounds = [b for b in (min, max) if b is not None]
+        for b in bounds:
+            if not isinstance(b, (int, float, np.number)):
+                raise ArgumentError(f"clip: min and max must be numbers, got {type(b).__name__}")
+        dtype = result_type(x.dtype, *(_scalar_dtype("clip", x.dtype, b) for b in bounds))
+        (x,) = exact("clip", x.astype(dtype, copy=False))
         xp = backend.get_array_module(x)
         inside = xp.ones(x.shape, dtype=bool)
+        y = x
         if min is not None:
             inside &= x >= min
+            y = xp.maximum(y, xp.asarray(min, dtype=x.dtype))
         if max is not None:
             inside &= x <= max
+            y = xp.minimum(y, xp.asarray(max, dtype=x.dtype))
         ctx.save_for_backward(inside)
-        lo = -np.inf if min is None else min
-        hi = np.inf if max is None else max
-        return xp.clip(x, lo, hi).astype(x.dtype, copy=False)
+        return y
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -316,6 +372,7 @@ class Where(Function):
         if cond.dtype != bool:
             raise DTypeError(f"where: the condition must be boolean, got dtype {cond.dtype}")
         broadcast_shape("where", cond.shape, a.shape, b.shape)
+        a, b = common("where", a, b)
         ctx.save_for_backward(cond)
         return backend.get_array_module(a).where(cond, a, b)
 
@@ -417,7 +474,10 @@ def astype(x, dtype):
     """x converted to ``dtype``; casting to an integer or bool dtype leaves the graph."""
     if not isinstance(x, Tensor):
         raise ArgumentError(f"astype expects a Tensor, got {type(x).__name__}")
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"astype: {dtype!r} is not a dtype") from None
     if x.dtype == dtype:
         return x
     if not np.issubdtype(dtype, np.floating):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function
 from ..errors import ShapeError
+from ._dtypes import exact
 from ._util import broadcast_shape
 
 
@@ -22,6 +23,9 @@ class MatMul(Function):
     axes that were broadcast are summed back by the engine. A gradient is only
     computed for operands that need one: the input batch of a network never
     does, and skipping it saves a third of the work of a linear layer's backward.
+
+    dtypes: exact arithmetic (``_dtypes.py``): integer matrices give integers, a float
+    operand wins over an integer one, bool matrices alone are a DTypeError.
     """
 
     @staticmethod
@@ -36,6 +40,7 @@ class MatMul(Function):
                              f"{inner_a} (last axis of the first) != {inner_b} "
                              f"({'only' if b.ndim == 1 else 'second-to-last'} axis of the second)")
         broadcast_shape("matmul (batch axes)", a.shape[:-2], b.shape[:-2])
+        a, b = exact("matmul", a, b)
         ctx.save_for_backward(a, b)
         return a @ b
 

@@ -4,6 +4,19 @@ The softmax family is computed with the log-sum-exp trick: subtracting the
 row maximum m before exponentiating changes nothing mathematically
 (eˣ⁻ᵐ / Σeˣ⁻ᵐ = eˣ / Σeˣ) but keeps every exponent ≤ 0, so logits of ±1e4
 neither overflow nor underflow to a NaN.
+
+dtypes (see ``_dtypes.py``): softmax, log_softmax and logsumexp are real-valued
+(integer or bool input becomes float32). The losses, ``linear`` and ``dropout`` need
+floating-point scores and inputs (DTypeError otherwise); class targets must be
+integers; ``mse_loss`` and ``binary_cross_entropy_with_logits`` convert bool or
+integer targets to the prediction's dtype.
+
+Special values, row by row along the softmax axis (PyTorch's behaviour):
+−inf logits are masked out (probability 0, log-probability −inf); a row containing
+NaN or +inf, or made only of −inf, has a NaN softmax and log_softmax. logsumexp is
+NaN if the row has a NaN, else +inf if it has a +inf, and −inf for a row of only
+−inf or an empty row. A 0-d input counts as a row of one element. The mean
+reduction of a loss over an empty batch is NaN (0/0), as in PyTorch.
 """
 
 from __future__ import annotations
@@ -11,36 +24,72 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import Function, Tensor
 from ..errors import ArgumentError, DTypeError, ShapeError
+from ._dtypes import floating, like, real
 from ._util import normalize_axes
 from .elementwise import stable_sigmoid
 
 
-def _logsumexp(x, axis):
+def _row_max(x, axis):
+    """max along ``axis`` (keepdims); −inf for an empty row, where NumPy would raise."""
+    if x.shape[axis] == 0:
+        shape = x.shape[:axis] + (1,) + x.shape[axis + 1:]
+        return backend.get_array_module(x).full(shape, -np.inf, dtype=x.dtype)
+    return x.max(axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis):
+    """x − logsumexp(x), shifting by the row max m so every exponent is ≤ 0.
+
+    Unlike in LogSumExp, m is not sanitised: a row with NaN or +inf, or of only
+    −inf, gives x − m = NaN and so a NaN row (PyTorch's behaviour)."""
     xp = backend.get_array_module(x)
-    m = x.max(axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0)  # an all −inf row stays −inf instead of becoming NaN
-    return m + xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True))
+    shifted = x - _row_max(x, axis)  # NumPy warns of inf − inf in such rows: NaN is right
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _scalar_as_row(fn, x, axis, **params):
+    """Apply a softmax-family op to a 0-d tensor as to a row of one element."""
+    if axis not in (0, -1):
+        raise ShapeError(f"{fn.__name__}: axis {axis} is out of range for a 0-d tensor")
+    from .shape import reshape
+
+    out = fn.apply(reshape(x, (1,)), axis=0, **params)
+    return reshape(out, ()) if out.ndim else out
 
 
 class LogSumExp(Function):
-    """y = log Σᵢ e^{xᵢ} along ``axis``;  ∂y/∂xᵢ = softmax(x)ᵢ."""
+    """y = log Σᵢ e^{xᵢ} along ``axis``;  ∂y/∂xᵢ = softmax(x)ᵢ.
+
+    With m the row max, y = m + log Σᵢ e^{xᵢ − m}. The gradient is saved as
+    e^{xᵢ − m}/Σ e^{xⱼ − m}, not recomputed as e^{xᵢ − y}: y ≈ 1e4 carries an absolute
+    rounding error of eps·1e4 (1e-3 in float32), which e^{xᵢ − y} would turn into a
+    relative error of 1e-3 in the gradient.
+    """
 
     @staticmethod
     def forward(ctx, x, axis=-1, keepdims=False):
+        (x,) = real("logsumexp", x)
         (axis,) = normalize_axes("logsumexp", (axis,), x.ndim)
-        lse = _logsumexp(x, axis)
-        ctx.save_for_backward(x, lse)
+        xp = backend.get_array_module(x)
+        m = _row_max(x, axis)
+        m = xp.where(xp.isfinite(m), m, 0)  # an all −inf row stays −inf instead of becoming NaN
+        # log(0) = −inf for a row of −inf; its softmax 0/0 and a +inf row's are NaN: intended
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = xp.exp(x - m)
+            total = e.sum(axis=axis, keepdims=True)
+            lse = m + xp.log(total)
+            ctx.save_for_backward(e / total)
         ctx.axis, ctx.keepdims = axis, keepdims
         return lse if keepdims else lse.squeeze(axis)
 
     @staticmethod
     def backward(ctx, grad_out):
-        x, lse = ctx.saved
-        xp = backend.get_array_module(x)
+        (softmax,) = ctx.saved
+        xp = backend.get_array_module(softmax)
         grad = grad_out if ctx.keepdims else xp.expand_dims(grad_out, ctx.axis)
-        return grad * xp.exp(x - lse)
+        return grad * softmax
 
 
 class Softmax(Function):
@@ -48,8 +97,10 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis=-1):
+        (x,) = real("softmax", x)
         (axis,) = normalize_axes("softmax", (axis,), x.ndim)
-        y = backend.get_array_module(x).exp(x - _logsumexp(x, axis))
+        e = backend.get_array_module(x).exp(x - _row_max(x, axis))  # NaN rows: see above
+        y = e / e.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
@@ -65,8 +116,9 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis=-1):
+        (x,) = real("log_softmax", x)
         (axis,) = normalize_axes("log_softmax", (axis,), x.ndim)
-        y = x - _logsumexp(x, axis)
+        y = _log_softmax(x, axis)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
@@ -80,6 +132,7 @@ class LogSoftmax(Function):
 
 def _check_class_targets(op_name, scores, targets):
     """Validate (N, C, d₁, …) scores against (N, d₁, …) integer class targets."""
+    floating(op_name, "scores", scores)
     if not np.issubdtype(targets.dtype, np.integer):
         raise DTypeError(
             f"{op_name}: targets must be integer class indices, got dtype {targets.dtype} "
@@ -167,7 +220,7 @@ class CrossEntropy(Function):
         _check_class_targets("cross_entropy", logits, targets)
         xp = backend.get_array_module(logits)
         axis = 0 if logits.ndim == 1 else 1
-        log_p = logits - _logsumexp(logits, axis)
+        log_p = _log_softmax(logits, axis)
         picked = xp.take_along_axis(log_p, xp.expand_dims(targets, axis), axis).squeeze(axis)
         losses = -picked
         if label_smoothing:
@@ -189,7 +242,7 @@ class CrossEntropy(Function):
         one_hot = xp.expand_dims(targets, axis) == classes
         grad = xp.exp(log_p)
         grad -= (1 - eps) * one_hot
-        if eps:
+        if eps and num_classes:  # no classes (an empty batch): nothing to smooth over
             grad -= eps / num_classes
         if ctx.reduction == "none":
             return grad * xp.expand_dims(grad_out, axis), None
@@ -215,9 +268,21 @@ def _check_same_shape(op_name, a, b):
                          f"{tuple(b_shape)} must match (broadcasting here is usually a bug)")
 
 
+def _target_like(op_name, target, prediction):
+    """A bool or integer target converted to the prediction's dtype (a constant)."""
+    pred = prediction.data if isinstance(prediction, Tensor) else np.asarray(prediction)
+    floating(op_name, "the input", pred)
+    data = target.data if isinstance(target, Tensor) else target
+    if hasattr(data, "dtype") and data.dtype.kind in "biu":
+        return Tensor(like(op_name, data, pred))
+    return target
+
+
 def mse_loss(input, target, reduction="mean"):  # noqa: A002 - PyTorch's name
-    """Mean squared error, ℓ = (input − target)²; built from sub, mul and mean."""
+    """Mean squared error, ℓ = (input − target)²; built from sub, mul and mean.
+    The input must be floating; a bool or integer target takes the input's dtype."""
     _check_same_shape("mse_loss", input, target)
+    target = _target_like("mse_loss", target, input)
     diff = input - target
     return _reduce("mse_loss", diff * diff, reduction)
 
@@ -231,6 +296,8 @@ class BCEWithLogits(Function):
 
     @staticmethod
     def forward(ctx, x, y):
+        floating("binary_cross_entropy_with_logits", "logits", x)
+        y = like("binary_cross_entropy_with_logits", y, x)
         xp = backend.get_array_module(x)
         ctx.save_for_backward(x, y)
         return xp.maximum(x, 0) - x * y + xp.log1p(xp.exp(-abs(x)))
@@ -262,6 +329,10 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
+        floating("linear", "the input", x)
+        floating("linear", "the weight", weight)
+        if bias is not None:
+            floating("linear", "the bias", bias)
         if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
             raise ShapeError(f"linear: input of shape {x.shape} does not fit weight of shape "
                              f"{weight.shape} (needs input.shape[-1] == weight.shape[1])")
@@ -270,7 +341,10 @@ class Linear(Function):
         ctx.save_for_backward(x, weight)
         y = x @ weight.T
         if bias is not None:
-            y += bias
+            if bias.dtype == y.dtype:
+                y += bias
+            else:  # e.g. float16 input and weight with a float32 bias
+                y = y + bias
         return y
 
     @staticmethod
@@ -299,9 +373,12 @@ def dropout(x, p=0.5, training=True, rng=None):
     when dropout is the identity. ``rng`` is a ``numpy.random.Generator`` (or a
     seed); without one, a fresh unseeded generator is used, so pass one for
     reproducible runs. The mask is drawn on the host and moved to the data's device.
+    The input must be floating point (DTypeError otherwise). Dropping multiplies by 0,
+    so a dropped ±inf or NaN becomes NaN (IEEE's 0·inf, as in PyTorch).
     """
     if not 0.0 <= p <= 1.0:
         raise ArgumentError(f"dropout: p must be in [0, 1], got {p}")
+    floating("dropout", "the input", x.data if isinstance(x, Tensor) else np.asarray(x))
     if not training or p == 0.0:
         return x
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
@@ -312,12 +389,18 @@ def dropout(x, p=0.5, training=True, rng=None):
 
 
 def softmax(x, axis=-1):
+    if getattr(x, "ndim", None) == 0:
+        return _scalar_as_row(Softmax, x, axis)
     return Softmax.apply(x, axis=axis)
 
 
 def log_softmax(x, axis=-1):
+    if getattr(x, "ndim", None) == 0:
+        return _scalar_as_row(LogSoftmax, x, axis)
     return LogSoftmax.apply(x, axis=axis)
 
 
 def logsumexp(x, axis=-1, keepdims=False):
+    if getattr(x, "ndim", None) == 0:
+        return _scalar_as_row(LogSumExp, x, axis, keepdims=keepdims)
     return LogSumExp.apply(x, axis=axis, keepdims=keepdims)

@@ -4,6 +4,14 @@ Every output element gathers a group of input elements, so backward sends the
 output's gradient back to each member of its group, broadcast over the
 reduced axes (``expand_reduced`` restores the axes that ``keepdims=False``
 removed, so the broadcast lines up).
+
+dtypes (see ``_dtypes.py``): sum keeps integers and counts bools, accumulating in
+64 bits as NumPy does (int32 → int64, uint8 → uint64); max and min keep any dtype;
+mean, var and std are real-valued and return float32 for integer or bool input
+(so ``(pred == y).mean()`` is an accuracy). Empty groups: the sum of nothing is 0,
+the mean of nothing is nan (0/0), while max, min, argmax and argmin of nothing and
+var with no degrees of freedom are ShapeErrors. NaN propagates through every
+reduction (max and min included); argmax and argmin return the first NaN's index.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, Tensor
 from ..errors import ShapeError
+from ._dtypes import common, real
 from ._util import expand_reduced, normalize_axes
 
 
@@ -21,6 +30,7 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
+        (x,) = common("sum", x)
         axes = normalize_axes("sum", axis, x.ndim)
         ctx.in_shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
         return x.sum(axis=axes, keepdims=keepdims)
@@ -37,6 +47,7 @@ class Mean(Function):
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
+        (x,) = real("mean", x)
         axes = normalize_axes("mean", axis, x.ndim)
         ctx.in_shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
         ctx.count = int(np.prod([x.shape[a] for a in axes]))
@@ -46,7 +57,8 @@ class Mean(Function):
     def backward(ctx, grad_out):
         xp = backend.get_array_module(grad_out)
         grad = expand_reduced(grad_out, ctx.in_shape, ctx.axes, ctx.keepdims)
-        return xp.broadcast_to(grad / ctx.count, ctx.in_shape)
+        # an empty group (count 0) has no element to receive a gradient anyway
+        return xp.broadcast_to(grad / (ctx.count or 1), ctx.in_shape)
 
 
 class Extreme(Function):
@@ -60,6 +72,7 @@ class Extreme(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False, largest=True):
         name = "max" if largest else "min"
+        (x,) = common(name, x)
         axes = normalize_axes(name, axis, x.ndim)
         if x.size == 0 or any(x.shape[a] == 0 for a in axes):
             raise ShapeError(f"{name}: cannot reduce an empty axis of a tensor of shape {x.shape}")
@@ -87,15 +100,19 @@ class Var(Function):
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False, ddof=0):
+        (x,) = real("var", x)
         axes = normalize_axes("var", axis, x.ndim)
         n = int(np.prod([x.shape[a] for a in axes]))
         if n - ddof <= 0:
             raise ShapeError(f"var: {n} values per group with ddof={ddof} leave no degrees "
                              "of freedom")
-        centred = x - x.mean(axis=axes, keepdims=True)
+        # float16 squares overflow from |x − x̄| > 256: work in float32 (NumPy's var does too)
+        work = x.astype(np.float32) if x.dtype == np.float16 else x
+        centred = work - work.mean(axis=axes, keepdims=True)
         ctx.save_for_backward(centred)
         ctx.axes, ctx.keepdims, ctx.denominator = axes, keepdims, n - ddof
-        return (centred * centred).sum(axis=axes, keepdims=keepdims) / ctx.denominator
+        y = (centred * centred).sum(axis=axes, keepdims=keepdims) / ctx.denominator
+        return y.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -125,16 +142,38 @@ def var(x, axis=None, keepdims=False, ddof=0):
 
 
 def std(x, axis=None, keepdims=False, ddof=0):
-    """√var, built from the two differentiable ops."""
+    """√var, built from the two differentiable ops. float16 goes through float32: its
+    variance overflows long before its standard deviation does (std of [6e4, 0] = 3e4)."""
+    if isinstance(x, Tensor) and x.dtype == np.float16:
+        from .elementwise import astype
+
+        return astype(std(astype(x, np.float32), axis, keepdims, ddof), np.float16)
     return var(x, axis=axis, keepdims=keepdims, ddof=ddof) ** 0.5
 
 
-def argmax(x, axis=None, keepdims=False):
-    """Index of the largest value (an int64 tensor; not differentiable)."""
+def _arg_extreme(name, x, axis, keepdims):
     data = x.data if isinstance(x, Tensor) else x
-    return Tensor(data.argmax(axis=axis, keepdims=keepdims).astype(np.int64))
+    (data,) = common(name, data)
+    if axis is not None:
+        if not isinstance(axis, (int, np.integer)):
+            raise ShapeError(f"{name}: axis must be an int or None, got {axis!r}")
+        (axis,) = normalize_axes(name, axis, data.ndim) or (None,)
+    if data.size == 0 or (axis is not None and data.shape[axis] == 0):
+        raise ShapeError(f"{name}: cannot take the {name} of an empty axis of a tensor of "
+                         f"shape {data.shape}")
+    found = data.argmax(axis=axis) if name == "argmax" else data.argmin(axis=axis)
+    found = backend.get_array_module(data).asarray(found, dtype=np.int64)
+    if keepdims:  # NumPy's keepdims=True keeps every axis when axis is None
+        found = found.reshape((1,) * data.ndim if axis is None else
+                              data.shape[:axis] + (1,) + data.shape[axis + 1:])
+    return Tensor(found)
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Index of the largest value (an int64 tensor; not differentiable; the first NaN wins)."""
+    return _arg_extreme("argmax", x, axis, keepdims)
 
 
 def argmin(x, axis=None, keepdims=False):
-    data = x.data if isinstance(x, Tensor) else x
-    return Tensor(data.argmin(axis=axis, keepdims=keepdims).astype(np.int64))
+    """Index of the smallest value (an int64 tensor; not differentiable)."""
+    return _arg_extreme("argmin", x, axis, keepdims)

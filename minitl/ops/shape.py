@@ -2,6 +2,9 @@
 
 Their backward passes move the gradient back the same way: reshape it back,
 apply the inverse permutation, scatter it into the positions that were read.
+
+dtypes: every dtype is moved as it is; concatenate and stack bring their inputs to
+one dtype by the rules of ``_dtypes.py`` (an int64 and a float32 tensor give float32).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, Tensor
 from ..errors import ArgumentError, IndexingError, ShapeError
+from ._dtypes import common
 from ._util import broadcast_shape, normalize_axes
 
 
@@ -37,13 +41,16 @@ class Permute(Function):
 
     @staticmethod
     def forward(ctx, x, axes=None):
+        ndim = x.ndim
         if axes is None:
-            axes = tuple(reversed(range(x.ndim)))
-        if sorted(int(a) % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+            axes = tuple(reversed(range(ndim)))
+        # non-negative axes: the backward's argsort needs them (−1 must sort last, not first)
+        normal = tuple(int(a) % ndim if -ndim <= a < ndim else -1 for a in axes)
+        if sorted(normal) != list(range(ndim)):
             raise ShapeError(f"permute: {tuple(axes)} is not a permutation of the "
-                             f"{x.ndim} axes of a tensor of shape {x.shape}")
-        ctx.axes = tuple(axes)
-        return x.transpose(ctx.axes)
+                             f"{ndim} axes of a tensor of shape {x.shape}")
+        ctx.axes = normal
+        return x.transpose(normal)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -122,7 +129,7 @@ class Concatenate(Function):
                                  f"outside axis {axis}")
         ctx.axis = axis
         ctx.splits = np.cumsum([x.shape[axis] for x in xs])[:-1]
-        return xp.concatenate(xs, axis=axis)
+        return xp.concatenate(common("concatenate", *xs), axis=axis)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -139,7 +146,7 @@ class Stack(Function):
         if any(x.shape != xs[0].shape for x in xs):
             raise ShapeError(f"stack: all shapes must be equal, got {[tuple(x.shape) for x in xs]}")
         ctx.axis = normalize_axes("stack", axis, xs[0].ndim + 1)[0]
-        return xp.stack(xs, axis=ctx.axis)
+        return xp.stack(common("stack", *xs), axis=ctx.axis)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -183,6 +190,9 @@ def transpose(x, dim0=None, dim1=None):
         return Permute.apply(x, axes=None)
     if dim0 is None or dim1 is None:
         raise ArgumentError("transpose: give two axes to swap, or none to reverse all axes")
+    if x.ndim == 0:  # axes 0 and -1 of a 0-d tensor: nothing to swap (PyTorch's rule)
+        normalize_axes("transpose", (dim0,), 0), normalize_axes("transpose", (dim1,), 0)
+        return Permute.apply(x, axes=())
     dim0, dim1 = normalize_axes("transpose", (dim0,), x.ndim)[0], normalize_axes(
         "transpose", (dim1,), x.ndim)[0]
     axes = list(range(x.ndim))
@@ -196,7 +206,8 @@ def broadcast_to(x, shape):
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge axes start_dim..end_dim into one (PyTorch's ``flatten``)."""
-    if x.ndim == 0:
+    if x.ndim == 0:  # a 0-d tensor flattens to (1,); its only axes are 0 and -1
+        normalize_axes("flatten", (start_dim,), 0), normalize_axes("flatten", (end_dim,), 0)
         return reshape(x, (1,))
     start, end = (normalize_axes("flatten", (d,), x.ndim)[0] for d in (start_dim, end_dim))
     if start > end:
