@@ -22,6 +22,7 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function
 from ..errors import ShapeError
+from ._dtypes import common, floating
 
 
 def _pair(value, name, op_name):
@@ -126,6 +127,13 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None, stride=1, padding=0):
+        for role, array in (("the input", x), ("the weight", w), ("the bias", b)):
+            if array is not None:
+                floating("conv2d", role, array)
+        if b is not None:  # mixed float widths: compute in the widest (NumPy's promotion)
+            x, w, b = common("conv2d", x, w, b)
+        else:
+            x, w = common("conv2d", x, w)
         stride, padding = _pair(stride, "stride", "conv2d"), _pair(padding, "padding", "conv2d")
         if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[1]:
             raise ShapeError(
@@ -210,6 +218,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size=2, stride=None, padding=0):
+        floating("max_pool2d", "the input", x)
         kernel, stride, padding, out_hw = _pool_geometry("max_pool2d", x, kernel_size, stride,
                                                          padding)
         xp = backend.get_array_module(x)
@@ -260,6 +269,7 @@ class AvgPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size=2, stride=None, padding=0):
+        floating("avg_pool2d", "the input", x)
         kernel, stride, padding, out_hw = _pool_geometry("avg_pool2d", x, kernel_size, stride,
                                                          padding)
         padded = _pad(x, padding)

@@ -117,19 +117,12 @@ def test_conv2d(device, data, dtype):
     _conv_case(device, data, dtype, dtype, dtype)
 
 
-@pytest.mark.xfail(strict=True, reason="conv.py (not ours): y += b casts a wider bias down "
-                   "to the input's dtype (float16 x and w with a float32 bias give float16); "
-                   "reported with a repro")
 @FUZZ
 @given(data=st.data(), wide=st.sampled_from([np.dtype(np.float32), np.dtype(np.float64)]))
 def test_conv2d_bias_wider_than_input(device, data, wide):
     _conv_case(device, data, np.dtype(np.float16), np.dtype(np.float16), wide)
 
 
-@pytest.mark.xfail(strict=True, reason="conv.py (not ours): integer and bool inputs are "
-                   "computed (conv2d: float64; avg_pool2d: float64; max_pool2d: kept, or "
-                   "'cannot convert float infinity to integer' with padding) instead of a "
-                   "DTypeError; reported with a repro")
 @FUZZ
 @given(data=st.data(), dtype=non_float_dtypes, op=st.sampled_from(["conv", "max", "avg"]))
 def test_conv_and_pools_refuse_non_float_input(device, data, dtype, op):
