@@ -240,10 +240,13 @@ class Function:
     def apply(cls, *inputs, **params) -> Tensor:
         tensors = [x for x in inputs if isinstance(x, Tensor)]
         _check_same_device(cls.__name__, tensors)
-        arrays = [_input_array(cls.__name__, x, tensors) for x in inputs]
+        if len(tensors) == len(inputs):  # the usual case: nothing to convert
+            arrays = [t.data for t in tensors]
+        else:
+            arrays = [_input_array(cls.__name__, x, tensors) for x in inputs]
 
         ctx = Context(cls)
-        needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        needs = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
         ctx.needs_input_grad = needs
         try:
             out = Tensor(cls.forward(ctx, *arrays, **params))
@@ -251,7 +254,7 @@ class Function:
             raise
         except (TypeError, ValueError, IndexError, ArithmeticError) as exc:
             raise _as_minitl_error(cls.__name__, arrays, exc) from None
-        if _grad_enabled and any(needs):
+        if _grad_enabled and True in needs:
             ctx.inputs = tuple(x if isinstance(x, Tensor) else None for x in inputs)
             ctx.output_shape = out.shape  # for drawing the graph (minitl.viz)
             out._ctx = ctx
@@ -409,9 +412,11 @@ def run_backward(root: Tensor, grad, retain_graph: bool = False):
             if g is None:
                 raise GraphError(f"{node.fn.__name__}.backward returned None for an input "
                                  "that requires a gradient")
-            g = unbroadcast(g, t.shape, node.fn.__name__)
-            if g.dtype != t.dtype:
-                g = g.astype(t.dtype)
+            data = t.data
+            if g.shape != data.shape:
+                g = unbroadcast(g, data.shape, node.fn.__name__)
+            if g.dtype != data.dtype:
+                g = g.astype(data.dtype)
             if t._ctx is None:
                 _accumulate_leaf(t, g)
             else:
@@ -447,7 +452,8 @@ class Tensor:
         self.grad: Tensor | None = None
         self._ctx: Context | None = None
         self._requires_grad = False
-        self.requires_grad = requires_grad
+        if requires_grad:
+            self.requires_grad = True  # through the setter, which checks the dtype
 
     # -- gradient bookkeeping ------------------------------------------------
 

@@ -147,8 +147,9 @@ def _check_class_targets(op_name, scores, targets):
             f"got {targets.shape}"
         )
     num_classes = scores.shape[0] if scores.ndim == 1 else scores.shape[1]
-    bad = (targets < 0) | (targets >= num_classes)
-    if bad.any():
+    # min and max are two cheap reductions (and a single device sync on a GPU)
+    if targets.size and (int(targets.min()) < 0 or int(targets.max()) >= num_classes):
+        bad = (targets < 0) | (targets >= num_classes)
         values = backend.to_numpy(targets[bad])[:5].tolist()
         raise ArgumentError(
             f"{op_name}: target values {values} are outside [0, {num_classes - 1}] for "
@@ -278,13 +279,45 @@ def _target_like(op_name, target, prediction):
     return target
 
 
+class MSELoss(Function):
+    """ℓ = (a − b)² elementwise, then reduced;  ∂ℓ/∂a = 2(a − b), ∂ℓ/∂b = −2(a − b)
+    (divided by the number of elements for ``reduction="mean"``).
+
+    One fused op rather than sub → mul → mean: the same arithmetic with a third
+    of the bookkeeping, which dominates the cost of a small regression model.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, reduction="mean"):
+        floating("mse_loss", "the input", a)
+        b = like("mse_loss", b, a)
+        diff = a - b
+        ctx.save_for_backward(diff)
+        ctx.reduction = reduction
+        squared = diff * diff
+        if reduction == "mean":
+            return squared.mean()
+        return squared.sum() if reduction == "sum" else squared
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (diff,) = ctx.saved
+        if ctx.reduction == "mean":
+            grad_out = grad_out * (2.0 / max(diff.size, 1))
+        else:
+            grad_out = grad_out * 2.0
+        grad_a = grad_out * diff
+        return grad_a, (-grad_a if ctx.needs_input_grad[1] else None)
+
+
 def mse_loss(input, target, reduction="mean"):  # noqa: A002 - PyTorch's name
-    """Mean squared error, ℓ = (input − target)²; built from sub, mul and mean.
+    """Mean squared error, ℓ = (input − target)² (see :class:`MSELoss`).
     The input must be floating; a bool or integer target takes the input's dtype."""
     _check_same_shape("mse_loss", input, target)
-    target = _target_like("mse_loss", target, input)
-    diff = input - target
-    return _reduce("mse_loss", diff * diff, reduction)
+    if reduction not in ("mean", "sum", "none"):
+        raise ArgumentError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', "
+                            f"got {reduction!r}")
+    return MSELoss.apply(input, target, reduction=reduction)
 
 
 class BCEWithLogits(Function):
