@@ -8,7 +8,8 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: venv test test-slow test-gpu demo data-preview docs lint seeded-bugs bench clean
+.PHONY: venv test test-slow test-gpu demo demos demo-parity demo-animals results quickstart \
+        data-preview docs lint seeded-bugs bench clean
 
 venv: $(STAMP)
 
@@ -30,7 +31,26 @@ test-slow: $(STAMP)
 test-gpu:
 	MINITL_TEST_BACKEND=cupy python3 -m pytest -q -p no:cacheprovider
 
+# The main job: both transfer experiments in their quick form (CI-sized).
 demo: $(STAMP)
+	$(PY) -m demos.parity --quick --out out/quick/parity
+	$(PY) -m demos.animals_digits --quick --out out/quick/animals_digits
+	@echo "Reports: out/quick/parity/report.md and out/quick/animals_digits/report.md"
+
+# The full experiments (>= 10 seeds each), then `make results` for the README.
+demo-parity: $(STAMP)
+	$(PY) -m demos.parity --out out/parity
+
+demo-animals: $(STAMP)
+	$(PY) -m demos.animals_digits --out out/animals_digits
+
+demos: demo-parity demo-animals
+
+results: $(STAMP)
+	$(PY) scripts/readme_results.py --parity out/parity --animals out/animals_digits
+
+# The normal baseline: a small MLP trained from scratch on two spirals.
+quickstart: $(STAMP)
 	$(PY) demos/quickstart.py
 
 # Sample grids of every procedural dataset, shown in the README.

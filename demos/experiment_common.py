@@ -1,0 +1,337 @@
+"""What both experiments share: the command line, seeds, the parallel runner, claims, plots.
+
+Seeds. Every random choice of a run (data, initialisation, batch order) derives from one
+integer seed, so seed s gives the same numbers in any process and in any order. The
+hyperparameters of both experiments were chosen on seeds >= TUNING_SEED_START (10 000 and
+up); the claims are reported on seeds 0..K-1 (``--seed-offset 0``, the default), which
+played no part in choosing them.
+
+Parallel runs. ``--jobs N`` runs independent work units (one seed, or one seed of one
+model variant) in N processes started with ``spawn`` (standard library only). Each
+process inherits the BLAS thread limits set by ``demos/__init__.py``; a unit's result
+depends only on its seed and configuration, so the merged results equal a serial run
+exactly (``tests/demos`` checks it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+from minitl.transfer import Claim, paired_difference, t_interval
+
+#: Hyperparameters were tuned on seeds from here up; claims use seeds 0..K-1.
+TUNING_SEED_START = 10_000
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None,
+               default_seeds: int = 10, quick_seeds: int = 3) -> argparse.Namespace:
+    """The interface both experiments accept."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--seeds", type=int, default=None,
+                   help=f"number of seeds K (default {default_seeds}, {quick_seeds} with --quick)")
+    p.add_argument("--seed-offset", type=int, default=0,
+                   help="first seed S: runs seeds S..S+K-1 (default 0; hyperparameters were "
+                        f"tuned on seeds >= {TUNING_SEED_START})")
+    p.add_argument("--quick", action="store_true",
+                   help="a small, fast configuration (fewer steps and sizes)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--out", default=None, help="output folder (default out/<experiment>)")
+    p.add_argument("--jobs", type=int, default=default_jobs(),
+                   help="processes running seeds in parallel (default: the usable CPU cores)")
+    args = p.parse_args(argv)
+    if args.seeds is None:
+        args.seeds = quick_seeds if args.quick else default_seeds
+    if args.seeds < 1:
+        p.error("--seeds must be at least 1")
+    if args.seed_offset < 0:
+        p.error("--seed-offset must be >= 0")
+    if args.jobs < 1:
+        p.error("--jobs must be at least 1")
+    return args
+
+
+def default_jobs() -> int:
+    """One process per CPU core the process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def seeds_of(args) -> list[int]:
+    return list(range(args.seed_offset, args.seed_offset + args.seeds))
+
+
+def check_device(device: str) -> None:
+    if device == "cuda":
+        from minitl import backend
+        backend.require_cupy()
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _progress(total: int, desc: str):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is a dependency, but a bar is not worth failing over
+        return None
+    return tqdm(total=total, desc=desc, unit="unit", file=sys.stderr, dynamic_ncols=True)
+
+
+def run_units(worker: Callable, units: Sequence, jobs: int, desc: str = "runs") -> list:
+    """``[worker(u) for u in units]``, in ``jobs`` spawned processes when jobs > 1.
+
+    The results come back in the order of ``units`` whatever order they finish in.
+    ``worker`` must be a module-level function of an importable module (spawn pickles it
+    by name), and each unit a picklable value.
+    """
+    bar = _progress(len(units), desc)
+    results: list = [None] * len(units)
+    try:
+        if jobs <= 1 or len(units) <= 1:
+            for i, unit in enumerate(units):
+                results[i] = worker(unit)
+                if bar is not None:
+                    bar.update(1)
+        else:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(jobs, len(units)),
+                                     mp_context=context) as pool:
+                futures = {pool.submit(worker, unit): i for i, unit in enumerate(units)}
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    if bar is not None:
+                        bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+class Timer:
+    """Named wall-clock sections: ``with timer("pretrain"): ...``; ``timer.seconds``."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str):
+        timer = self
+
+        class _Section:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timer.seconds[name] = timer.seconds.get(name, 0.0) + time.perf_counter() - self.t0
+                return False
+
+        return _Section()
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def stratified_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An order of the indices whose every prefix is as class-balanced as possible.
+
+    Taking the first N indices gives the training set of size N, so the sets are nested
+    (the set for N = 10 is inside the one for N = 20) and each holds every class equally
+    often (up to rounding).
+    """
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    queues = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+    order = []
+    for i in range(max(len(q) for q in queues)):
+        for c in rng.permutation(len(classes)):
+            if i < len(queues[c]):
+                order.append(queues[c][i])
+    return np.asarray(order, dtype=np.int64)
+
+
+def thin_history(rows: list[dict], keep_every: int) -> list[dict]:
+    """Evaluation rows, plus every ``keep_every``-th training row (monitor curves)."""
+    out = []
+    for r in rows:
+        evaluated = any(k in r for k in ("val_acc", "cka_target", "cka_source", "stability"))
+        if evaluated or r.get("step", 0) % keep_every == 0:
+            out.append(r)
+    return out
+
+
+def values_of(runs: list[dict], arm: str, n: int, key: str = "test_acc") -> dict[int, float]:
+    """``{seed: value}`` of one arm at one training-set size."""
+    return {r["seed"]: r[key] for r in runs if r["arm"] == arm and r["n_train"] == n
+            and r.get(key) is not None}
+
+
+def paired(runs: list[dict], arm_a: str, arm_b: str, n: int, key: str = "test_acc",
+           scale: float = 100.0):
+    """Paired difference (a − b)·scale over the seeds both arms ran, or None."""
+    a, b = values_of(runs, arm_a, n, key), values_of(runs, arm_b, n, key)
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    return paired_difference([a[s] * scale for s in seeds], [b[s] * scale for s in seeds])
+
+
+def ci_of(diff):
+    """The 95% interval of a PairedDifference as a pair, or None (one seed, or no data)."""
+    return tuple(diff.ci) if diff is not None and diff.n > 1 else None
+
+
+def summarise(runs: list[dict], key: str = "test_acc") -> dict:
+    """``{arm: {N: {mean, ci95, sd, n_seeds}}}`` of a metric (t-interval of the mean)."""
+    out: dict = {}
+    for arm in sorted({r["arm"] for r in runs}):
+        for n in sorted({r["n_train"] for r in runs if r["arm"] == arm}):
+            vals = list(values_of(runs, arm, n, key).values())
+            if not vals:
+                continue
+            ti = t_interval(vals)
+            out.setdefault(arm, {})[str(n)] = {
+                "mean": ti.mean, "ci95": [ti.ci[0], ti.ci[1]] if ti.n > 1 else None,
+                "sd": ti.std if ti.n > 1 else None, "n_seeds": ti.n}
+    return out
+
+
+def claim_dict(id_: str, statement: str, passed: bool, estimate=None, ci95=None,
+               n_seeds=None, **details) -> dict:
+    """A claim as the results file stores it: the toolkit's Claim plus free-form details."""
+    ci = None
+    if ci95 is not None and all(math.isfinite(c) for c in ci95):
+        ci = (float(ci95[0]), float(ci95[1]))
+    d = Claim(id_, statement, bool(passed), None if estimate is None else float(estimate),
+              ci, n_seeds).to_dict()
+    if details:
+        d["details"] = details
+    return d
+
+
+def _fmt(v, digits: int = 2) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def claims_table(claims: list[dict]) -> str:
+    """The claims as a Markdown table."""
+    lines = ["| id | claim | result | estimate | 95% CI | seeds |",
+             "|---|---|---|---|---|---|"]
+    for c in claims:
+        ci = c.get("ci95")
+        ci_text = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "n/a"
+        lines.append(f"| {c['id']} | {c['statement']} | **{'PASS' if c['passed'] else 'FAIL'}** "
+                     f"| {_fmt(c.get('estimate'))} | {ci_text} | {_fmt(c.get('n_seeds'))} |")
+    return "\n".join(lines)
+
+
+def print_claims(claims: list[dict], stream=None) -> None:
+    """One line per claim."""
+    stream = stream or sys.stdout
+    for c in claims:
+        ci = c.get("ci95")
+        ci_text = f", 95% CI [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else ""
+        est = c.get("estimate")
+        est_text = f" estimate {est:+.3g}" if est is not None else ""
+        print(f"claim {c['id']}: {'PASS' if c['passed'] else 'FAIL'} -{est_text}{ci_text} "
+              f"({c.get('n_seeds')} seeds) - {c['statement']}", file=stream)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_json_default, allow_nan=True),
+                   encoding="utf-8")
+    tmp.replace(path)
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def new_figure(title: str, xlabel: str, ylabel: str, size=(6.4, 4.2), ncols: int = 1):
+    """A matplotlib Figure on the Agg canvas (no pyplot state) and its axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    for ax in axes:
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    return fig, (axes[0] if ncols == 1 else axes)
+
+
+def plot_sample_efficiency(ax, runs: list[dict], arms: Sequence[str], labels=None,
+                           key: str = "test_acc", scale: float = 100.0) -> None:
+    """Mean of ``key`` against N for each arm, with its 95% t-interval as a band."""
+    for i, arm in enumerate(arms):
+        ns = sorted({r["n_train"] for r in runs if r["arm"] == arm})
+        if not ns:
+            continue
+        means, lows, highs = [], [], []
+        for n in ns:
+            vals = [v * scale for v in values_of(runs, arm, n, key).values()]
+            ti = t_interval(vals)
+            means.append(ti.mean)
+            lo, hi = ti.ci if ti.n > 1 else (ti.mean, ti.mean)
+            lows.append(lo)
+            highs.append(hi)
+        colour = f"C{i % 10}"
+        ax.plot(ns, means, "o-", color=colour, label=(labels or {}).get(arm, arm), lw=1.6, ms=4)
+        ax.fill_between(ns, lows, highs, color=colour, alpha=0.15, lw=0)
+    ax.set_xscale("log")
+    ax.legend(fontsize=7)
+
+
+def plot_mean_curves(ax, curves_by_arm: dict, ylabel: str | None = None) -> None:
+    """``{arm: [(steps, values), ...]}``: thin lines per seed, a thick mean when aligned."""
+    for i, (arm, curves) in enumerate(curves_by_arm.items()):
+        curves = [c for c in curves if len(c[0])]
+        if not curves:
+            continue
+        colour = f"C{i % 10}"
+        for steps, vals in curves:
+            ax.plot(steps, vals, color=colour, alpha=0.25, lw=0.7)
+        if all(list(c[0]) == list(curves[0][0]) for c in curves):
+            ax.plot(curves[0][0], np.mean([c[1] for c in curves], axis=0), color=colour,
+                    lw=2, label=arm)
+        else:
+            ax.plot([], [], color=colour, lw=2, label=arm)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+
+
+def save_figure(fig, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return str(path)
