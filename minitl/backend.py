@@ -93,7 +93,7 @@ def erf(array):
     if is_cupy_array(array):
         from cupyx.scipy.special import erf as cupy_erf
 
-        return cupy_erf(array)
+        return cupy_erf(array).astype(array.dtype, copy=False)  # float16 comes back float64
     import math
 
     out = np.frompyfunc(math.erf, 1, 1)(array)

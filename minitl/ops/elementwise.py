@@ -111,6 +111,10 @@ class Pow(Function):
     def forward(ctx, a, b):
         broadcast_shape("pow", a.shape, b.shape)
         a, b = exact("pow", a, b)
+        # NumPy raises here and CuPy does not, so check it ourselves, the same on both
+        if a.dtype.kind in "biu" and b.dtype.kind in "iu" and b.size and int(b.min()) < 0:
+            raise ArgumentError("pow: integers to negative integer powers are not allowed; "
+                                "convert to floats first (.float())")
         y = a**b
         ctx.save_for_backward(a, b, y)
         return y

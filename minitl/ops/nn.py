@@ -147,9 +147,8 @@ def _check_class_targets(op_name, scores, targets):
             f"got {targets.shape}"
         )
     num_classes = scores.shape[0] if scores.ndim == 1 else scores.shape[1]
-    # min and max are two cheap reductions (and a single device sync on a GPU)
-    if targets.size and (int(targets.min()) < 0 or int(targets.max()) >= num_classes):
-        bad = (targets < 0) | (targets >= num_classes)
+    bad = (targets < 0) | (targets >= num_classes)
+    if bad.any():  # one reduction, and on a GPU a single device sync
         values = backend.to_numpy(targets[bad])[:5].tolist()
         raise ArgumentError(
             f"{op_name}: target values {values} are outside [0, {num_classes - 1}] for "
