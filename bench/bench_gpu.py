@@ -16,6 +16,7 @@ check the script on a machine without a GPU.
 from __future__ import annotations
 
 import argparse
+import time
 
 import harness
 import models
@@ -108,7 +109,9 @@ def run(dry_run=False):
                                       note="" if measured is not None else
                                       "PyTorch with CUDA not installed"))
     device_name = "NumPy dry run" if dry_run else _gpu_name(xp)
-    return {"rows": rows, "goals": goals, "device": device_name}
+    return {"rows": rows, "goals": goals, "device": device_name,
+            "measured_on": {**harness.machine_info(), "gpu": device_name,
+                            "at": time.strftime("%Y-%m-%d %H:%M:%S")}}
 
 
 def _gpu_name(cupy):
@@ -155,6 +158,12 @@ def main():
                         help="run the code path on NumPy (no goals, results not written)")
     args = parser.parse_args()
     section = run(dry_run=args.dry_run_cpu)
+    earlier = harness.load_results().get("sections", {}).get("gpu", {})
+    if section.get("skipped") and earlier.get("rows"):
+        # No GPU here: keep the figures measured on a GPU machine rather than erase them.
+        print(f"GPU: not available here ({section['skipped']}); keeping the figures "
+              f"measured on {earlier.get('device')} at {earlier.get('measured_on', {}).get('at')}")
+        section = earlier
     print_section(section)
     if section["goals"]:
         print()

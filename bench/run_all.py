@@ -2,8 +2,9 @@
 
 Each benchmark is its own script and runs in its own process (a crash or a memory
 high-water mark in one cannot touch the others); each writes its section of
-bench/results.json, which starts afresh here. Then the tables and the goals are
-printed from that file. ``python bench/readme_section.py`` puts them in the README.
+bench/results.json, which starts afresh here (GPU figures measured on a GPU machine are
+kept). Then the tables and the goals are printed from that file.
+``python bench/readme_section.py`` puts them in the README.
 """
 
 from __future__ import annotations
@@ -109,7 +110,12 @@ def print_report(results: dict) -> None:
 
 def main() -> int:
     if harness.RESULTS.exists():
-        harness.RESULTS.unlink()  # no stale sections from an earlier run
+        # No stale sections from an earlier run, except GPU figures measured on a GPU
+        # machine, which bench_gpu.py keeps (with where and when) on a machine without one.
+        gpu = harness.load_results().get("sections", {}).get("gpu", {})
+        harness.RESULTS.unlink()
+        if gpu.get("rows"):
+            harness.update_results("gpu", gpu)
     start = time.perf_counter()
     print("running the benchmarks (each in its own process):", flush=True)
     for name in SCRIPTS[:3]:
