@@ -79,6 +79,7 @@ from pathlib import Path
 import numpy as np
 
 import minitl.nn.functional as F
+from minitl import zoo
 from minitl.data import DataLoader, number_labels, two_digit_numbers
 from minitl.optim import Adam
 from minitl.transfer import (
@@ -294,7 +295,8 @@ def pretrain(variant: str, task: str | None, seed: int, x: np.ndarray, values: n
                 step += 1
                 if step > cfg["pretrain_steps"] - 50:
                     losses.append(loss.item())
-        info["final_loss"] = float(np.mean(losses))
+        if losses:  # none when rebuilding the architecture for a model from the zoo
+            info["final_loss"] = float(np.mean(losses))
     model.to("cpu")  # whitening and folding write NumPy arrays into the weights
     raw = BodyHead(trained, model.head)
     if not cfg.get("whiten", True):
@@ -305,6 +307,54 @@ def pretrain(variant: str, task: str | None, seed: int, x: np.ndarray, values: n
     info["whitening_explained"] = white["explained"]
     head = fold_whitening_into_head(model.head, white, 2 if variant == "shared" else 1)
     return BodyHead(body, head).to(device), raw.to(device), info
+
+
+#: Everything in the configuration that shapes a pretrained source model: a zoo entry is
+#: reused only when all of it (and the code that trains it) is unchanged.
+PRETRAIN_KEYS = ("pretrain_steps", "pretrain_lr", "pretrain_batch", "n_source", "whiten",
+                 "n_whiten", "glyph_size")
+
+
+def _code_fingerprint() -> str:
+    """A hash of the source of this file and demos/models.py: new code, new zoo entries."""
+    import hashlib
+
+    here = Path(__file__).resolve()
+    text = here.read_bytes() + (here.parent / "models.py").read_bytes()
+    return hashlib.sha256(text).hexdigest()[:16]
+
+
+def pretrain_from_zoo(variant: str, task: str | None, seed: int, x: np.ndarray,
+                      values: np.ndarray, cfg: dict, device: str = "cpu"):
+    """:func:`pretrain`, through the model zoo: every trained source model is kept.
+
+    The first run trains the source and stores it with its metadata (source task, data
+    seed, training accuracy, and a fingerprint of the configuration and code) in
+    ``minitl.zoo`` (``$MINITL_ZOO``, default ``~/.cache/minitl/zoo``). A later run with
+    the same configuration builds the same architecture and loads the stored weights
+    instead of training again. ``info["from_zoo"]`` says which happened.
+    """
+    if task is None:  # the untrained control costs nothing to rebuild
+        return pretrain(variant, task, seed, x, values, cfg, device)
+    name = f"parity/{variant}-{task}-seed{seed}"
+    config = {"variant": variant, "task": task, "seed": seed, "code": _code_fingerprint(),
+              **{k: cfg[k] for k in PRETRAIN_KEYS if k in cfg}}
+    if zoo.contains(name, config):
+        state, meta = zoo.load(name)
+        model, raw, _ = pretrain(variant, task, seed, x, values, {**cfg, "pretrain_steps": 0},
+                                 device)
+        model.load_state_dict({k[len("whitened."):]: v for k, v in state.items()
+                               if k.startswith("whitened.")})
+        raw.load_state_dict({k[len("raw."):]: v for k, v in state.items()
+                             if k.startswith("raw.")})
+        return model, raw, {**meta.get("info", {}), "from_zoo": True}
+    model, raw, info = pretrain(variant, task, seed, x, values, cfg, device)
+    state = {**{f"whitened.{k}": v for k, v in model.state_dict().items()},
+             **{f"raw.{k}": v for k, v in raw.state_dict().items()}}
+    zoo.store(name, state, config=config, metadata={
+        "source_task": task, "data_seed": seed, "experiment": EXPERIMENT, "info": info,
+        "train_accuracy": source_accuracy(model, task, x, values, seed)})
+    return model, raw, {**info, "from_zoo": False}
 
 
 def source_accuracy(model, task: str, x, values, seed: int) -> float:
@@ -405,7 +455,8 @@ def run_unit(unit) -> dict:
     sources, raw_sources, source_info = {}, {}, []
     with timer("pretrain"):
         for task in tasks:
-            model, raw, info = pretrain(variant, task, seed, x_src, v_src, cfg, device)
+            model, raw, info = pretrain_from_zoo(variant, task, seed, x_src, v_src, cfg,
+                                                 device)
             sources[task], raw_sources[task] = model, raw
             source_info.append({"variant": variant, "seed": seed, "source": SOURCE_NAMES[task],
                                 "source_test_acc": source_accuracy(
