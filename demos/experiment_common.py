@@ -335,3 +335,19 @@ def save_figure(fig, path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return str(path)
+
+
+def main(experiment: str, description: str, make_config: Callable, run: Callable,
+         argv=None, *, smoke: bool = False) -> dict:
+    """The command line both experiments share: parse, run every seed, write, summarise."""
+    args = parse_args(description, argv)
+    check_device(args.device)
+    cfg = make_config(quick=args.quick, smoke=smoke)
+    out = Path(args.out or f"out/{experiment}")
+    seeds = seeds_of(args)
+    results = run(seeds, cfg, jobs=args.jobs, device=args.device, out=out)
+    wall = results["timings"].get("wall_seconds_with_report", results["timings"]["wall_seconds"])
+    print(f"{experiment}: {len(seeds)} seeds, {len(results['runs'])} runs in {wall:.0f} s "
+          f"-> {out}/results.json, {out}/report.md")
+    print_claims(results["claims"])
+    return results

@@ -788,17 +788,7 @@ def _sources_table(results: dict) -> str:
 
 
 def main(argv=None, *, smoke: bool = False) -> dict:
-    args = xc.parse_args(__doc__.split("\n")[0], argv)
-    xc.check_device(args.device)
-    cfg = make_config(quick=args.quick, smoke=smoke)
-    out = Path(args.out or f"out/{EXPERIMENT}")
-    seeds = xc.seeds_of(args)
-    results = run(seeds, cfg, jobs=args.jobs, device=args.device, out=out)
-    wall = results["timings"].get("wall_seconds_with_report", results["timings"]["wall_seconds"])
-    print(f"{EXPERIMENT}: {len(seeds)} seeds, {len(results['runs'])} runs in {wall:.0f} s "
-          f"-> {out}/results.json, {out}/report.md")
-    xc.print_claims(results["claims"])
-    return results
+    return xc.main(EXPERIMENT, __doc__.split("\n")[0], make_config, run, argv, smoke=smoke)
 
 
 if __name__ == "__main__":
