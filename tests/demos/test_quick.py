@@ -104,18 +104,19 @@ from demos import {module} as m
 cfg = m.make_config(smoke=True)
 if m.EXPERIMENT == "parity":
     cfg["variants"] = ["shared", "bits"]  # keeps the test short; flat/scalar are alike
-res = m.run([10000, 10001], cfg, jobs={jobs}, write=False)
+res = m.run({seeds}, cfg, jobs={jobs}, write=False)
 json.dump({{"runs": res["runs"], "claims": res["claims"]}}, open(sys.argv[1], "w"))
 """
 
 
-def _run_in_subprocess(module: str, jobs: int, path) -> dict:
+def _run_in_subprocess(module: str, jobs: int, path, seeds=(10000, 10001)) -> dict:
     """Run in a fresh interpreter with BLAS pinned to one thread from the start, as
     ``python -m demos.<name>`` and the make targets do. (In this pytest process NumPy was
     imported before ``demos`` could pin it, and a 2-thread BLAS sums in another order.)"""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-c", _RUN.format(module=module, jobs=jobs), str(path)],
+    code = _RUN.format(module=module, jobs=jobs, seeds=list(seeds))
+    subprocess.run([sys.executable, "-c", code, str(path)],
                    check=True, env=env, cwd=ROOT, capture_output=True, timeout=120)
     return json.loads(path.read_text())
 
@@ -127,3 +128,5 @@ def test_parallel_equals_serial(module, tmp_path):
     assert _strip(serial) == _strip(parallel)
     again = _run_in_subprocess(module, 1, tmp_path / "again.json")
     assert _strip(again) == _strip(serial)  # same seeds, same numbers
+    other = _run_in_subprocess(module, 1, tmp_path / "other.json", seeds=(10002, 10003))
+    assert _strip(other)["runs"] != _strip(serial)["runs"]  # other seeds, other numbers
