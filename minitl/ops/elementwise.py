@@ -109,10 +109,12 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shape("pow", a.shape, b.shape)
+        shape = broadcast_shape("pow", a.shape, b.shape)
         a, b = exact("pow", a, b)
         # NumPy raises here and CuPy does not, so check it ourselves, the same on both
-        if a.dtype.kind in "biu" and b.dtype.kind in "iu" and b.size and int(b.min()) < 0:
+        # (an empty result has no element to compute, so nothing to refuse)
+        if (a.dtype.kind in "biu" and b.dtype.kind in "iu" and 0 not in shape
+                and int(b.min()) < 0):
             raise ArgumentError("pow: integers to negative integer powers are not allowed; "
                                 "convert to floats first (.float())")
         y = a**b
