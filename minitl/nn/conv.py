@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..errors import ShapeError
@@ -61,12 +59,7 @@ class Conv2d(Module):
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng=None):
-        rng = as_generator(rng)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
-        if self.bias is not None:
-            fan_in, _ = init.fan_in_and_fan_out(self.weight)
-            bound = 1.0 / math.sqrt(fan_in)
-            init.uniform_(self.bias, -bound, bound, rng=rng)
+        init.layer_default_(self.weight, self.bias, rng=as_generator(rng))
 
     def forward(self, x):
         shape = tuple(input_array(x).shape)

@@ -103,6 +103,15 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
     return uniform_(tensor, -bound, bound, rng=rng)
 
 
+def layer_default_(weight: Tensor, bias: Tensor | None, *, rng=None) -> None:
+    """PyTorch's default for Linear and Conv2d: the weight from kaiming_uniform_ with
+    a = √5, i.e. U(±1/√fan_in), then the bias (if any) from U(±1/√fan_in) too."""
+    kaiming_uniform_(weight, a=math.sqrt(5), rng=rng)
+    if bias is not None:
+        bound = 1.0 / math.sqrt(fan_in_and_fan_out(weight)[0])
+        uniform_(bias, -bound, bound, rng=rng)
+
+
 def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu", *, rng=None) -> Tensor:
     """Fill with N(0, σ²), σ = gain/√fan."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..errors import ShapeError
@@ -60,11 +58,7 @@ class Linear(Module):
 
     def reset_parameters(self, rng=None):
         """Draw fresh weights (e.g. to re-initialise a head before fine-tuning)."""
-        rng = as_generator(rng)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
-        if self.bias is not None:
-            bound = 1.0 / math.sqrt(self.in_features)
-            init.uniform_(self.bias, -bound, bound, rng=rng)
+        init.layer_default_(self.weight, self.bias, rng=as_generator(rng))
 
     def forward(self, x):
         shape = tuple(input_array(x).shape)
