@@ -134,10 +134,7 @@ def main():
     import harness
 
     section = run()
-    print_section(section)
-    print()
-    harness.print_goals(section["goals"])
-    harness.update_results("memory", section)
+    harness.publish("memory", section, print_section)
 
 
 if __name__ == "__main__":

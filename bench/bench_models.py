@@ -89,10 +89,7 @@ def main():
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the step counts")
     args = parser.parse_args()
     section = run(args.scale)
-    print_section(section)
-    print()
-    harness.print_goals(section["goals"])
-    harness.update_results("models", section)
+    harness.publish("models", section, print_section)
 
 
 if __name__ == "__main__":

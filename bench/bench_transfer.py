@@ -133,10 +133,7 @@ def print_section(section):
 
 def main():
     section = run()
-    print_section(section)
-    print()
-    harness.print_goals(section["goals"])
-    harness.update_results("transfer", section)
+    harness.publish("transfer", section, print_section)
 
 
 if __name__ == "__main__":

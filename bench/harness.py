@@ -176,6 +176,14 @@ def load_results() -> dict:
     return {}
 
 
+def publish(name: str, section: dict, print_section) -> None:
+    """Print a benchmark's table and goals, then store it as ``name`` in results.json."""
+    print_section(section)
+    print()
+    print_goals(section["goals"])
+    update_results(name, section)
+
+
 def update_results(section: str, payload: dict) -> None:
     """Replace ``section`` of bench/results.json with ``payload`` (other sections kept)."""
     results = load_results()
