@@ -142,7 +142,7 @@ def test_backward_works_exactly_when_no_step_came_after_the_forward(steps, backw
     model, x = _model("cpu")
     opt = SGD(model.parameters(), lr=0.01)
     losses = []
-    for i in range(steps):
+    for _ in range(steps):
         losses.append(model(x).sum())
         losses[-1].backward(retain_graph=True)
         opt.step()

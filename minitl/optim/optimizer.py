@@ -216,12 +216,17 @@ class Optimizer:
         for group in self.param_groups:
             yield from group["params"]
 
+    @staticmethod
+    def is_trainable(param, group: Mapping) -> bool:
+        """The freeze contract's one rule: ``param`` (held in ``group``) may be changed by
+        a step now only if it requires a gradient and its group is not flagged frozen."""
+        return param.requires_grad and not group.get("frozen", False)
+
     def trainable_params(self) -> list:
-        """The parameters the next ``step()`` may change under the freeze contract
-        (``requires_grad`` and a group not flagged frozen), in order. Pass them to
-        ``clip_grad_norm_`` so that a frozen group's gradients do not count."""
-        return [p for g in self.param_groups if not g.get("frozen", False)
-                for p in g["params"] if p.requires_grad]
+        """The parameters the next ``step()`` may change (see :meth:`is_trainable`), in
+        order. Pass them to ``clip_grad_norm_`` so that a frozen group's gradients do
+        not count."""
+        return [p for g in self.param_groups for p in g["params"] if self.is_trainable(p, g)]
 
     # -- gradients and the update ---------------------------------------------
 
@@ -245,12 +250,12 @@ class Optimizer:
     def step(self, closure=None):
         """Update every trainable parameter that has a gradient; return ``closure()``'s loss.
 
-        This is where the freeze contract lives (see the module docstring): a
-        parameter is updated only if ``p.requires_grad`` and not ``group["frozen"]``
-        now. One found frozen loses its gradient and its state and is not touched;
-        one trainable but without a gradient is skipped. ``closure``, when given,
-        re-computes the loss (with gradients on) before the update. The update
-        runs under ``no_grad()`` and bumps each updated parameter's version.
+        This is where the freeze contract is enforced (see the module docstring):
+        a parameter is updated only if :meth:`is_trainable` says so now. One found
+        frozen loses its gradient and its state and is not touched; one trainable
+        but without a gradient is skipped. ``closure``, when given, re-computes the
+        loss (with gradients on) before the update. The update runs under
+        ``no_grad()`` and bumps each updated parameter's version.
         """
         loss = None
         if closure is not None:
@@ -258,9 +263,8 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             for group in self.param_groups:
-                frozen = group.get("frozen", False)
                 for p in group["params"]:
-                    if frozen or not p.requires_grad:  # frozen now: not touched, forgotten
+                    if not self.is_trainable(p, group):  # frozen now: not touched, forgotten
                         p.grad = None
                         self.state.pop(p, None)
                         continue

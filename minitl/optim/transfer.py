@@ -169,7 +169,8 @@ def l2sp_penalty(source_params, source_reference, new_params, alpha: float,
     the array or tensor it should stay near); ``new_params`` are the weights
     trained from scratch (the head). Built from minitl ops, so it is
     differentiable: ∂/∂w = α (w − w⁰) for a transferred weight, β w for a new
-    one; frozen tensors add to the value but get no gradient. Returns a 0-d Tensor.
+    one; tensors with ``requires_grad`` False add to the value but get no gradient.
+    Returns a 0-d Tensor.
     """
     source_params, new_params = list(source_params), list(new_params)
     source_reference = list(source_reference)
@@ -210,8 +211,10 @@ class L2SP:
         loss = F.cross_entropy(model(x), y) + l2sp()
 
     The reference w_S⁰ is a copy of the source weights taken when the L2SP is
-    made (so make it right after loading the pretrained weights). Frozen
-    parameters contribute to the value but not to any gradient.
+    made (so make it right after loading the pretrained weights). Parameters
+    frozen by ``requires_grad`` contribute to the value but not to any gradient;
+    any frozen parameter (a group flagged ``"frozen"`` too) is left unchanged by
+    the optimizer's step, so the penalty cannot move it.
     """
 
     def __init__(self, source_params, new_params, alpha: float, beta: float):
