@@ -131,26 +131,23 @@ class Harness:
         for i, p in enumerate(self.params):
             self.ref.grad[i] = None if p.grad is None else backend.to_numpy(p.grad.data).copy()
 
-    def freeze(self):
+    def _set_body_frozen(self, frozen: bool):
         if self.method == "flag":
             for p in self.body.parameters():
-                p.requires_grad = False
+                p.requires_grad = not frozen
         elif self.method == "module":
-            self.body.freeze()
+            (self.body.freeze if frozen else self.body.unfreeze)()
         else:
-            self.opt.param_group("body")["frozen"] = True
+            self.opt.param_group("body")["frozen"] = frozen
+
+    def freeze(self):
+        self._set_body_frozen(True)
         for i in (0, 1):  # freezing clears the gradient, whichever way it is done
             assert self.params[i].grad is None
             self.ref.grad[i] = None
 
     def unfreeze(self):
-        if self.method == "flag":
-            for p in self.body.parameters():
-                p.requires_grad = True
-        elif self.method == "module":
-            self.body.unfreeze()
-        else:
-            self.opt.param_group("body")["frozen"] = False
+        self._set_body_frozen(False)
 
     def step(self):
         lr = self.base_lr * self.extras.get("gamma", 1.0) ** self.steps
