@@ -268,7 +268,10 @@ class Function:
         except (TypeError, ValueError, IndexError, ArithmeticError) as exc:
             raise _as_minitl_error(cls.__name__, arrays, exc) from None
         if _grad_enabled and True in needs:
-            ctx.inputs = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+            if len(tensors) == len(inputs):  # the usual case again: every input a tensor
+                ctx.inputs = inputs
+            else:
+                ctx.inputs = tuple(x if isinstance(x, Tensor) else None for x in inputs)
             ctx.versions = tuple([0 if x is None else x._version for x in ctx.inputs])
             ctx.output_shape = out.shape  # for drawing the graph (minitl.viz)
             out._ctx = ctx
