@@ -28,6 +28,15 @@ Memory stays bounded because a Context holds its inputs but never its output:
 when you drop the loss tensor, the graph behind it is freed by reference
 counting, and ``backward()`` releases each Context's saved arrays as soon as it
 has used them (pass ``retain_graph=True`` to backpropagate twice).
+
+**Version counters** keep saved arrays honest. Every in-place change the library
+makes to a tensor (an optimizer step, ``load_state_dict``, an ``nn.init`` fill,
+BatchNorm's running statistics) adds one to its ``_version``. A Context records
+the versions of its inputs; before ``backward()`` computes anything it compares
+them with the inputs' versions now, and if an input whose array the op saved has
+changed it raises :class:`~minitl.errors.ModifiedInPlaceError` naming the op and
+the tensor, instead of returning a gradient computed from the wrong numbers.
+The check costs one integer comparison per input per op.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ from .errors import (
     GraphError,
     IndexingError,
     MinitlError,
+    ModifiedInPlaceError,
     ShapeError,
 )
 
@@ -176,14 +186,16 @@ class Context:
     """What one op call remembers for its backward pass.
 
     ``fn`` is the Function class, ``inputs`` the input tensors (None where an
-    input was a constant), ``needs_input_grad[i]`` whether input i needs a
-    gradient, ``saved`` the arrays the forward pass kept. A Function may also
-    store plain attributes on it (an axis, a shape, a mask).
+    input was a constant), ``versions[i]`` input i's ``_version`` when the op
+    ran, ``needs_input_grad[i]`` whether input i needs a gradient, ``saved`` the
+    arrays the forward pass kept. A Function may also store plain attributes on
+    it (an axis, a shape, a mask).
     """
 
     def __init__(self, fn):
         self.fn = fn
         self.inputs = ()
+        self.versions = ()
         self.needs_input_grad = ()
         self.saved = ()
         self.released = False
@@ -197,6 +209,7 @@ class Context:
         self.__dict__.clear()
         self.fn = fn
         self.inputs = ()
+        self.versions = ()
         self.saved = ()
         self.released = True
 
@@ -255,7 +268,11 @@ class Function:
         except (TypeError, ValueError, IndexError, ArithmeticError) as exc:
             raise _as_minitl_error(cls.__name__, arrays, exc) from None
         if _grad_enabled and True in needs:
-            ctx.inputs = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+            if len(tensors) == len(inputs):  # the usual case again: every input a tensor
+                ctx.inputs = inputs
+            else:
+                ctx.inputs = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+            ctx.versions = tuple([0 if x is None else x._version for x in ctx.inputs])
             ctx.output_shape = out.shape  # for drawing the graph (minitl.viz)
             out._ctx = ctx
             out._requires_grad = True
@@ -376,6 +393,28 @@ def _topological_order(root: Context) -> list[Context]:
     return post_order
 
 
+def _check_versions(node: Context) -> None:
+    """Raise if an array ``node`` saved for backward was changed in place since the op ran.
+
+    Only a changed input whose array the op actually saved (or a view of it) is an
+    error: an op that saved nothing of it (an addition) still has the right gradient.
+    """
+    for i, (t, version) in enumerate(zip(node.inputs, node.versions)):
+        if t is None or t._version == version:
+            continue
+        xp = backend.get_array_module(t.data)
+        if not any(hasattr(s, "shape") and xp.may_share_memory(s, t.data) for s in node.saved):
+            continue
+        kind = type(t).__name__ if t._ctx is None else f"output of {t._ctx.fn.__name__}"
+        raise ModifiedInPlaceError(
+            f"backward through {node.fn.__name__}: its input {i} (a {kind} of shape {t.shape}, "
+            f"dtype {t.dtype}) was saved for the gradient at version {version} and has since "
+            f"been changed in place (now version {t._version}), e.g. by optimizer.step() or "
+            "load_state_dict() between the forward pass and backward(). Call backward() "
+            "before changing the weights, or run the forward pass again."
+        )
+
+
 def _accumulate_leaf(leaf: Tensor, grad):
     # Never in place: a gradient array may be shared with another tensor's.
     leaf.grad = Tensor(grad) if leaf.grad is None else Tensor(leaf.grad.data + grad)
@@ -387,12 +426,16 @@ def run_backward(root: Tensor, grad, retain_graph: bool = False):
         _accumulate_leaf(root, grad)
         return
     order = _topological_order(root._ctx)
-    for node in order:
+    for node in order:  # every check before any gradient is computed or accumulated
         if node.released:
             raise GraphError(
                 f"backward through {node.fn.__name__} a second time: its saved arrays were "
                 "freed after the first backward; pass retain_graph=True the first time"
             )
+        for t, version in zip(node.inputs, node.versions):
+            if t is not None and t._version != version:
+                _check_versions(node)
+                break
     pending = {id(root._ctx): grad}  # ∂L/∂(output of node), summed over its uses
     for node in order:
         grad_out = pending.pop(id(node), None)
@@ -436,19 +479,30 @@ class Tensor:
 
     Attributes a PyTorch user will recognise: ``data`` (the raw array),
     ``requires_grad``, ``grad`` (a Tensor, summed over backward calls until you
-    reset it to None or zero), ``shape``, ``dtype``, ``device``. The arithmetic
+    reset it to None or zero), ``shape``, ``dtype``, ``device``, ``_version``
+    (how many in-place changes the library has made to it). The arithmetic
     operators and methods such as ``x.relu()`` or ``x.sum(axis=1)`` are attached
-    in :mod:`minitl.ops`, next to the Functions that implement them.
+    in :mod:`minitl.ops`, next to the Functions that implement them. minitl has
+    no in-place Tensor methods and no index assignment (``t[i] = v``): ops always
+    return new tensors.
     """
 
     # Make NumPy defer to us: ndarray + Tensor calls Tensor.__radd__.
     __array_ufunc__ = None
     __array_priority__ = 1000
 
+    _version = 0  # a class default: a tensor gets its own counter on its first change
+
     def __init__(self, data, requires_grad: bool = False):
         if not (isinstance(data, np.ndarray) or backend.is_cupy_array(data)):
             data = _as_array(data)
         self.data = data
+        """The raw NumPy (or CuPy) array. Reading it is free; writing straight into it
+        (``t.data[...] = v``, ``t.data += 1``) is **not tracked**: it does not bump the
+        version counter, so a graph that saved this array will not notice and backward
+        may return a wrong gradient without a word (as in PyTorch). Library code that
+        changes a tensor in place calls :meth:`_bump_version` after it; do the same, or
+        change weights only through an optimizer, ``load_state_dict`` or ``nn.init``."""
         self.grad: Tensor | None = None
         self._ctx: Context | None = None
         self._requires_grad = False
@@ -459,6 +513,9 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
+        """Whether backward computes a gradient for this tensor. Setting it to False
+        freezes the tensor and clears its gradient (``.grad = None``), so a gradient
+        computed before the freeze can never reach an optimizer."""
         return self._requires_grad
 
     @requires_grad.setter
@@ -474,6 +531,13 @@ class Tensor:
                 f"only floating-point tensors can require gradients, got dtype {self.dtype}"
             )
         self._requires_grad = flag
+        if not flag:
+            self.grad = None
+
+    def _bump_version(self) -> None:
+        """Record an in-place change of ``data``: every library write into a tensor's array
+        calls this, so that backward can refuse a graph that saved the old values."""
+        self._version += 1
 
     @property
     def is_leaf(self) -> bool:
@@ -518,10 +582,13 @@ class Tensor:
         run_backward(self, grad_array, retain_graph=retain_graph)
 
     def detach(self) -> Tensor:
-        """The same data (shared, not copied), cut out of the graph."""
+        """The same data (shared, not copied), cut out of the graph. The detached tensor
+        has its own version counter: an in-place change made through the original (an
+        optimizer step) shows in its values but not in its ``_version``."""
         return Tensor(self.data)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set ``requires_grad`` (False also clears ``.grad``). Returns self."""
         self.requires_grad = flag
         return self
 

@@ -35,6 +35,11 @@ class GraphError(MinitlError, RuntimeError):
     """Misuse of the autograd graph (backward twice, backward on a non-scalar, ...)."""
 
 
+class ModifiedInPlaceError(GraphError):
+    """An array saved for backward was changed in place (e.g. by an optimizer step)
+    between the forward pass and backward, so the gradient would be wrong."""
+
+
 class CheckpointError(MinitlError, ValueError):
     """A checkpoint file is missing, corrupt, truncated, or does not fit the model."""
 

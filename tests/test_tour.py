@@ -28,3 +28,5 @@ def test_every_tour_snippet_runs_in_order(tmp_path, monkeypatch, capsys):
             raise AssertionError(f"TOUR.md code block {number} failed:\n{block}") from exc
     printed = capsys.readouterr().out
     assert "kept its own head: ['3.weight', '3.bias']" in printed
+    assert "body unchanged: True" in printed     # the group freeze flag holds
+    assert "backward through Linear" in printed  # a stale graph is refused

@@ -34,6 +34,7 @@ def _write(tensor: Tensor, values) -> Tensor:
     """Copy host ``values`` into ``tensor.data`` in place (cast to its dtype, on its device)."""
     host = np.asarray(values, dtype=tensor.dtype)
     tensor.data[...] = backend.to_device(host, tensor.device)
+    tensor._bump_version()
     return tensor
 
 

@@ -395,19 +395,23 @@ class Module:
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
-        """Set ``requires_grad`` on every parameter of the tree. Returns self."""
+        """Set ``requires_grad`` on every parameter of the tree (False also clears each
+        ``.grad``). Returns self."""
         for p in self.parameters():
             p.requires_grad = requires_grad
         return self
 
     def freeze(self) -> Module:
-        """``requires_grad_(False)``: the parameters get no graph, no gradient, no update.
-        Running statistics (BatchNorm buffers) are not parameters: call ``eval()`` too
-        if they must stay fixed."""
+        """``requires_grad_(False)``: every parameter's gradient is cleared, and from now
+        on it gets no graph, no gradient, and no change from any optimizer step (the
+        optimizer's freeze contract, enforced in ``Optimizer.step``). Running statistics
+        (BatchNorm buffers) are not parameters: call ``eval()`` too if they must stay
+        fixed."""
         return self.requires_grad_(False)
 
     def unfreeze(self) -> Module:
-        """``requires_grad_(True)``."""
+        """``requires_grad_(True)``. An optimizer that saw a parameter frozen at a step has
+        dropped its state, so its next update starts afresh (see ``minitl.optim``)."""
         return self.requires_grad_(True)
 
     def zero_grad(self, set_to_none: bool = True):
@@ -541,6 +545,7 @@ class Module:
         for target, array in writes:
             # In place: the Parameter and its array keep their identity; setitem casts.
             target.data[...] = backend.to_device(array, target.device)
+            target._bump_version()  # a graph that saved the old values must not use them
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------- printing

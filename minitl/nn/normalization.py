@@ -62,6 +62,8 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
                 running_mean.data[...] = ((1 - momentum) * running_mean.data
                                           + momentum * batch_mean)
                 running_var.data[...] = (1 - momentum) * running_var.data + momentum * batch_var
+                running_mean._bump_version()
+                running_var._bump_version()
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation (training=False) needs running_mean and "
@@ -124,6 +126,7 @@ class _BatchNorm(Module):
             init.zeros_(self.running_mean)
             init.ones_(self.running_var)
             self.num_batches_tracked.data[...] = 0
+            self.num_batches_tracked._bump_version()
 
     def reset_parameters(self, rng=None):
         """γ = 1, β = 0, and fresh running statistics (``rng`` is unused: nothing is random)."""
@@ -147,6 +150,7 @@ class _BatchNorm(Module):
                                  f"than 1 value per channel when training, got input of shape "
                                  f"{x.shape} (use a batch of ≥ 2, or eval())")
             self.num_batches_tracked.data[...] += 1
+            self.num_batches_tracked._bump_version()
             if momentum is None:  # cumulative average of all batches seen
                 momentum = 1.0 / float(self.num_batches_tracked.data)
         return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,

@@ -10,9 +10,11 @@ from ..autograd import Tensor, _as_array
 class Parameter(Tensor):
     """A leaf tensor that requires a gradient by default and is registered by Modules.
 
-    Freezing is a flag on the parameter itself: ``p.requires_grad = False``. A
-    frozen parameter takes part in the forward pass as a constant: no graph is
-    recorded for it, no gradient computed, and the optimizers skip it.
+    Freezing is a flag on the parameter itself: ``p.requires_grad = False``. It
+    clears the gradient; from then on the parameter takes part in the forward pass
+    as a constant: no graph is recorded for it, no gradient computed, and no
+    optimizer step changes it (``Optimizer.step`` checks the flag at every step,
+    together with the ``"frozen"`` flag of the parameter's group).
     """
 
     def __init__(self, data, requires_grad: bool = True):

@@ -9,8 +9,11 @@
   "stay near the pretrained weights" penalty.
 * :func:`clip_grad_norm_`.
 
-Freezing is a flag on the parameter; the optimizers skip every parameter
-whose ``.grad`` is None, so a frozen parameter is never changed.
+The freeze contract, enforced in ``Optimizer.step``: a step changes a
+parameter only if it is trainable at that moment, ``p.requires_grad`` and its
+group's ``"frozen"`` flag not set. A frozen parameter is never changed, by a
+stale gradient, momentum, Adam's moments, weight decay or anything else, and
+when unfrozen it starts with fresh optimizer state.
 """
 
 from . import lr_scheduler

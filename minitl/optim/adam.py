@@ -21,8 +21,9 @@ class Adam(Optimizer):
         w ← w − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
 
     The two ``1 − βᵗ`` factors undo the bias of starting m and v at zero. The
-    step count t is per parameter: a parameter frozen for a while (``.grad``
-    None, so skipped) starts its own count when it first gets a gradient.
+    step count t is per parameter. A step that finds a parameter frozen drops
+    its m, v and t (see :class:`~minitl.optim.Optimizer`), so once unfrozen it
+    starts again from t = 1, with the bias correction that goes with it.
     """
 
     decoupled = False
@@ -80,7 +81,7 @@ class AdamW(Adam):
     Before the Adam step, the weights shrink by ``w ← w · (1 − lr · weight_decay)``;
     the decay never enters m or v, so it is not rescaled by the adaptive step.
     The default ``weight_decay`` is 1e-2. Skipped parameters (``.grad`` None)
-    are not decayed either.
+    and frozen ones are not decayed either.
     """
 
     decoupled = True

@@ -20,7 +20,10 @@ def clip_grad_norm_(parameters, max_norm: float, eps: float = 1e-6) -> float:
     the update and bounds its size (a guard against exploding gradients).
 
     ``parameters`` is one tensor or an iterable of them (``model.parameters()``);
-    those whose ``.grad`` is None are ignored. Clipped gradients are new Tensors
+    those whose ``.grad`` is None, or that are frozen (``requires_grad`` False),
+    are ignored. A parameter in an optimizer group flagged ``"frozen"`` still gets
+    gradients from backward; to leave them out of the norm, pass
+    ``optimizer.trainable_params()``. Clipped gradients are new Tensors
     assigned to ``p.grad``; the old gradient arrays are not written into (they
     may be shared). Returns the norm before clipping, as a Python float. When it
     is inf or nan the gradients are left as they are, so the caller can detect it
@@ -33,7 +36,7 @@ def clip_grad_norm_(parameters, max_norm: float, eps: float = 1e-6) -> float:
     max_norm = float(max_norm)
     if not max_norm >= 0:
         raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm}")
-    with_grads = [p for p in parameters if p.grad is not None]
+    with_grads = [p for p in parameters if p.grad is not None and p.requires_grad]
     total_sq = 0.0
     for p in with_grads:
         g = p.grad.data.astype(np.float64, copy=False)  # accumulate in float64: no overflow

@@ -12,24 +12,43 @@ update rule itself lives here, shared by :class:`~minitl.optim.SGD`,
       SGD([{"params": body.parameters(), "lr": 1e-4},
            {"params": head.parameters()}], lr=1e-2)      # the head takes lr=1e-2
 
-  A key missing from a group is filled in from the optimizer's defaults.
-* **Freezing is not the optimizer's job.** A frozen parameter
-  (``requires_grad=False``) never receives a gradient, so its ``.grad`` stays
-  None, and ``step()`` skips every parameter whose ``.grad`` is None: no update,
-  no weight decay, no momentum, no state. The optimizer may therefore hold
-  frozen parameters; they start moving the moment they are unfrozen and get a
-  gradient. (If you freeze a parameter that already has a gradient, set its
-  ``.grad`` to None too, or call ``zero_grad()``, or the stale gradient is used.)
+  A key missing from a group is filled in from the optimizer's defaults. A
+  group may carry a ``"name"`` (find it with :meth:`Optimizer.param_group`)
+  and a ``"frozen"`` flag (False unless given).
+* **The freeze contract: step() changes a parameter only if it is trainable at
+  the time of the step, that is ``p.requires_grad`` is True and its group's
+  ``"frozen"`` flag is not set.** The two flags are read together, at every
+  step, in one place (:meth:`Optimizer.step`); neither can override the other.
+  A parameter that is not trainable is not touched at all: a gradient left
+  from before the freeze, momentum, Adam's moments, weight decay (coupled or
+  decoupled), an L2-SP or clipped gradient, a scheduler's learning rate, none
+  of them moves it; it stays bit-identical for any number of steps. Freezing
+  clears the gradient (``p.requires_grad = False``, ``module.freeze()`` and
+  ``group["frozen"] = True`` all set ``.grad`` to None), and a step that finds
+  a parameter frozen also drops its state. **Unfreezing starts afresh:** the
+  parameter's next update is the one a newly built optimizer would make (new
+  momentum buffer, Adam step count from 1), never a catch-up of what it missed.
+  A parameter that is trainable but has no gradient (``.grad`` None: the loss
+  did not reach it, or ``zero_grad()``) is skipped too, and keeps its state.
+
+  Which flag to use: ``requires_grad=False`` also stops the work (no graph is
+  recorded, no gradient computed), so freeze modules that way; a group's
+  ``"frozen"`` flag freezes exactly one group of this optimizer without
+  touching the model, but backward still computes those gradients (the step
+  then ignores them).
 * **State** (momentum buffers, Adam's moments) is kept per parameter in
   ``optimizer.state[param]`` and created on the parameter's first update.
   ``state_dict()`` names each parameter by its position counted through the
   groups in order (0, 1, 2, ...), as PyTorch does, so it can be loaded into a
-  fresh optimizer built over a fresh model with the same structure.
+  fresh optimizer built over a fresh model with the same structure; group
+  names and frozen flags travel with the other group settings.
 
 Updates are made in place on ``param.data`` (the Parameter objects, and the
-arrays, stay the same), so anything sharing that array, such as a tensor made
-by ``param.detach()`` or an array saved by a graph kept with
-``retain_graph=True``, sees the new values; copy what you want to keep.
+arrays, stay the same), and each update bumps the parameter's version counter:
+a graph recorded before the step that saved the parameter's array refuses to
+run backward after it (:class:`~minitl.errors.ModifiedInPlaceError`). Anything
+else sharing the array, such as a tensor made by ``param.detach()``, sees the
+new values; copy what you want to keep.
 
 Parameters are kept in lists, never sets: the order of groups and parameters
 must be the same on every run for ``state_dict()`` to mean anything.
@@ -63,6 +82,19 @@ def _describe(obj) -> str:
     if isinstance(obj, Tensor):
         return f"{type(obj).__name__} of shape {obj.shape} and dtype {obj.dtype}"
     return type(obj).__name__
+
+
+class ParamGroup(dict):
+    """One parameter group: a plain dict, except that setting ``"frozen"`` to True
+    clears the gradients of its parameters (freezing clears the gradient, whichever
+    flag does it). ``step()`` reads the flag itself; this only drops stale gradients
+    early, so that ``clip_grad_norm_`` or a monitor never sees them."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        if key == "frozen" and value:
+            for p in self.get("params", ()):
+                p.grad = None
 
 
 def _as_param_list(params, where: str) -> list:
@@ -111,7 +143,8 @@ class Optimizer:
         """Add a group of parameters with its own hyperparameters (e.g. on unfreezing).
 
         Missing hyperparameters come from ``self.defaults``. A parameter already
-        held by another group is refused with a ValueError.
+        held by another group is refused with a ValueError, and so is a ``"name"``
+        another group has. ``"frozen"`` defaults to False.
         """
         name = f"{type(self).__name__}.add_param_group"
         if not isinstance(param_group, Mapping):
@@ -143,6 +176,13 @@ class Optimizer:
                     "each parameter may belong to one group only"
                 )
         group["params"] = params
+        group.setdefault("frozen", False)
+        if group.get("name") is not None:
+            if not isinstance(group["name"], str):
+                raise TypeError(f"{name}: a group's name must be a string, "
+                                f"got {type(group['name']).__name__}")
+            if any(g.get("name") == group["name"] for g in self.param_groups):
+                raise ValueError(f"{name}: there is already a group named {group['name']!r}")
         for key, default in self.defaults.items():
             if key not in group:
                 if default is required:
@@ -150,6 +190,8 @@ class Optimizer:
                                      f"{type(self).__name__} has no default for it")
                 group[key] = copy.deepcopy(default)
         self._check_group(group)
+        group = ParamGroup(group)
+        group["frozen"] = group["frozen"]  # through __setitem__: a frozen group drops its grads
         self.param_groups.append(group)
 
     def _check_group(self, group: dict) -> None:
@@ -161,9 +203,30 @@ class Optimizer:
         if not wd >= 0:
             raise ValueError(f"{type(self).__name__}: invalid weight_decay {wd!r} (need >= 0)")
 
+    def param_group(self, name: str) -> dict:
+        """The group called ``name``: ``opt.param_group("body")["frozen"] = True``."""
+        for group in self.param_groups:
+            if group.get("name") == name:
+                return group
+        names = [g["name"] for g in self.param_groups if g.get("name") is not None]
+        raise KeyError(f"{type(self).__name__} has no parameter group named {name!r} "
+                       f"(named groups: {names})")
+
     def _params(self):
         for group in self.param_groups:
             yield from group["params"]
+
+    @staticmethod
+    def is_trainable(param, group: Mapping) -> bool:
+        """The freeze contract's one rule: ``param`` (held in ``group``) may be changed by
+        a step now only if it requires a gradient and its group is not flagged frozen."""
+        return param.requires_grad and not group.get("frozen", False)
+
+    def trainable_params(self) -> list:
+        """The parameters the next ``step()`` may change (see :meth:`is_trainable`), in
+        order. Pass them to ``clip_grad_norm_`` so that a frozen group's gradients do
+        not count."""
+        return [p for g in self.param_groups for p in g["params"] if self.is_trainable(p, g)]
 
     # -- gradients and the update ---------------------------------------------
 
@@ -185,10 +248,14 @@ class Optimizer:
                 p.grad = Tensor(get_array_module(p.grad.data).zeros_like(p.grad.data))
 
     def step(self, closure=None):
-        """Update every parameter that has a gradient; return ``closure()``'s loss if given.
+        """Update every trainable parameter that has a gradient; return ``closure()``'s loss.
 
-        ``closure``, when given, re-computes the loss (with gradients on) before
-        the update. The update itself runs under ``no_grad()``.
+        This is where the freeze contract is enforced (see the module docstring):
+        a parameter is updated only if :meth:`is_trainable` says so now. One found
+        frozen loses its gradient and its state and is not touched; one trainable
+        but without a gradient is skipped. ``closure``, when given, re-computes the
+        loss (with gradients on) before the update. The update runs under
+        ``no_grad()`` and bumps each updated parameter's version.
         """
         loss = None
         if closure is not None:
@@ -197,10 +264,15 @@ class Optimizer:
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
-                    if p.grad is None:  # frozen, or not reached by this loss: skip entirely
+                    if not self.is_trainable(p, group):  # frozen now: not touched, forgotten
+                        p.grad = None
+                        self.state.pop(p, None)
+                        continue
+                    if p.grad is None:  # trainable, but not reached by this loss
                         continue
                     state = self.state.setdefault(p, {})
                     self._update(p, p.grad.data, group, state)
+                    p._bump_version()
         return loss
 
     def _update(self, param, grad, group: dict, state: dict) -> None:

@@ -22,7 +22,8 @@ class SGD(Optimizer):
 
     The momentum buffer b starts as a copy of the first gradient (dampening is
     not applied to it). Parameters whose ``.grad`` is None are skipped: nothing
-    about them changes, not even their momentum buffer.
+    about them changes, not even their momentum buffer. Frozen parameters are
+    not touched and lose their buffer (see :class:`~minitl.optim.Optimizer`).
     """
 
     def __init__(self, params, lr=required, momentum: float = 0.0, dampening: float = 0.0,

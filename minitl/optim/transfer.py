@@ -48,7 +48,7 @@ def _blocks(blocks, where: str) -> list[list]:
     return blocks
 
 
-def layerwise_lr_groups(blocks, base_lr: float, decay: float) -> list[dict]:
+def layerwise_lr_groups(blocks, base_lr: float, decay: float, names=None) -> list[dict]:
     """Parameter groups whose learning rate shrinks by ``decay`` per block below the head.
 
     ``blocks`` go from input to output; the last one (the head) gets
@@ -58,32 +58,39 @@ def layerwise_lr_groups(blocks, base_lr: float, decay: float) -> list[dict]:
     2.6 per layer (``decay=1/2.6``); layer-wise LR decay for ViTs uses 0.65–0.8.
 
     Returns one ``{"params": [...], "lr": ...}`` dict per block, in the same
-    order, ready for any optimizer: ``AdamW(layerwise_lr_groups(blocks, 1e-3, 0.75))``.
-    Frozen parameters are included on purpose: while frozen they have no
-    gradient and ``step()`` skips them, and when unfrozen (e.g. by
-    :class:`GradualUnfreezing`) they train at their block's rate with no need
-    to touch the optimizer. A block without parameters gives an empty group.
+    order, ready for any optimizer: ``AdamW(layerwise_lr_groups(blocks, 1e-3, 0.75))``;
+    with ``names`` (one string per block) each group also gets a ``"name"``, so
+    ``optimizer.param_group("head")`` finds it. Frozen parameters are included on
+    purpose: the optimizer's freeze contract keeps them unchanged while they are
+    frozen, and when unfrozen (e.g. by :class:`GradualUnfreezing`) they train at
+    their block's rate with no need to touch the optimizer. A block without
+    parameters gives an empty group.
     """
     if not decay > 0:
         raise ValueError(f"layerwise_lr_groups: decay must be positive, got {decay!r}")
     params = _blocks(blocks, "layerwise_lr_groups")
     top = len(params) - 1
-    return [{"params": p, "lr": base_lr * decay ** (top - i)} for i, p in enumerate(params)]
+    groups = [{"params": p, "lr": base_lr * decay ** (top - i)} for i, p in enumerate(params)]
+    if names is not None:
+        names = list(names)
+        if len(names) != len(groups):
+            raise ValueError(f"layerwise_lr_groups: {len(names)} names for {len(groups)} blocks")
+        for group, name in zip(groups, names, strict=True):
+            group["name"] = name
+    return groups
 
 
 def _set_trainable(params, flag: bool) -> None:
     for p in params:
-        p.requires_grad = flag
-        if not flag:
-            p.grad = None  # a stale gradient would still be used by step()
+        p.requires_grad = flag  # switching it off also clears the stale gradient
 
 
 class GradualUnfreezing:
     """ULMFiT's gradual unfreezing: train the head alone, then unfreeze one block per stage.
 
     ``blocks`` go from input to output, the head last. Construction makes the
-    head trainable and freezes every other block (``requires_grad=False``, and
-    ``.grad`` reset to None): that is stage 0. Each :meth:`advance` unfreezes
+    head trainable and freezes every other block (``requires_grad=False``, which
+    also clears ``.grad``): that is stage 0. Each :meth:`advance` unfreezes
     the next block down, top to bottom, and returns it; after
     ``len(blocks) − 1`` advances the whole model trains, and further calls
     return None. ``stage`` counts the blocks unfrozen below the head.
@@ -91,8 +98,8 @@ class GradualUnfreezing:
     The optimizer, two ways to use it:
 
     * Give it every parameter from the start (e.g. built from
-      :func:`layerwise_lr_groups`): frozen parameters get no gradient, so
-      ``step()`` skips them (no update, no weight decay, no state); once
+      :func:`layerwise_lr_groups`): the optimizer's freeze contract leaves the
+      frozen ones untouched (no update, no weight decay, no state); once
       unfrozen they train at their group's rate. Nothing else to do.
     * Give it only the head, and pass it here as ``optimizer``: each advance
       then adds the unfrozen block's parameters (those it does not hold yet)
@@ -102,6 +109,10 @@ class GradualUnfreezing:
 
     Either way, an adaptive optimizer (Adam) starts the state of a newly
     unfrozen parameter from zero, with its own step count.
+
+    The blocks are frozen with ``requires_grad`` rather than a group's
+    ``"frozen"`` flag on purpose: a frozen block then costs nothing in the
+    backward pass, and the optimizer may group its parameters however it likes.
     """
 
     def __init__(self, blocks, optimizer=None):
@@ -158,7 +169,8 @@ def l2sp_penalty(source_params, source_reference, new_params, alpha: float,
     the array or tensor it should stay near); ``new_params`` are the weights
     trained from scratch (the head). Built from minitl ops, so it is
     differentiable: ∂/∂w = α (w − w⁰) for a transferred weight, β w for a new
-    one; frozen tensors add to the value but get no gradient. Returns a 0-d Tensor.
+    one; tensors with ``requires_grad`` False add to the value but get no gradient.
+    Returns a 0-d Tensor.
     """
     source_params, new_params = list(source_params), list(new_params)
     source_reference = list(source_reference)
@@ -199,8 +211,10 @@ class L2SP:
         loss = F.cross_entropy(model(x), y) + l2sp()
 
     The reference w_S⁰ is a copy of the source weights taken when the L2SP is
-    made (so make it right after loading the pretrained weights). Frozen
-    parameters contribute to the value but not to any gradient.
+    made (so make it right after loading the pretrained weights). Parameters
+    frozen by ``requires_grad`` contribute to the value but not to any gradient;
+    any frozen parameter (a group flagged ``"frozen"`` too) is left unchanged by
+    the optimizer's step, so the penalty cannot move it.
     """
 
     def __init__(self, source_params, new_params, alpha: float, beta: float):

@@ -333,7 +333,8 @@ def safe_finetune(source, train, val=None, *, head=None, num_classes=None, block
     named = _resolve_blocks(model.body, blocks)
     all_blocks = [b for _, b in named] + [model.head]
     model.body.freeze()  # body parameters outside every block stay frozen throughout
-    groups = layerwise_lr_groups(all_blocks, lr, decay)
+    groups = layerwise_lr_groups(all_blocks, lr, decay,
+                                 names=[name for name, _ in named] + ["head"])
     unfreezer = GradualUnfreezing(all_blocks)  # freezes every body block
     opt = make_optimizer(optimizer, groups, lr)
     loader = s.loader(s.x, batch_size)

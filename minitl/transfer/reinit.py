@@ -68,6 +68,7 @@ def match_weight_norms(module: Module, reference: Module, rng=None) -> dict:
             current = _norm(p)
         if current > 0.0:
             p.data[...] = p.data * (target / current)
+            p._bump_version()
         matched[name] = target
     return matched
 
