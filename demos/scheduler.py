@@ -98,6 +98,7 @@ def _run_in_processes(worker: Callable, units: list, jobs: int, done) -> None:
 def _run_on_dask(client, worker: Callable, units: list, retries: int, done) -> None:
     from distributed import as_completed as dask_as_completed
 
+    worker = importable(worker)
     # pure=False: every unit is its own task, even if two units happen to be equal.
     futures = [client.submit(worker, unit, pure=False, retries=retries) for unit in units]
     index = {future.key: i for i, future in enumerate(futures)}
@@ -106,6 +107,26 @@ def _run_on_dask(client, worker: Callable, units: list, retries: int, done) -> N
             done(index[future.key], future.result())
     finally:
         client.cancel(futures)
+
+
+def importable(worker: Callable) -> Callable:
+    """``worker``, from a module a Dask worker can import by name.
+
+    A demo started as ``python -m demos.parity`` defines its functions in ``__main__``,
+    which exists only in this process; the same function imported as ``demos.parity``
+    travels by name like any other. (A process pool needs no such care: ``spawn``
+    re-imports ``__main__`` in every child.)
+    """
+    if getattr(worker, "__module__", None) != "__main__":
+        return worker
+    import importlib
+
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    if spec is None:
+        raise ValueError(
+            f"{worker.__name__} is defined in a script run by path; Dask workers cannot "
+            "import it: run the script as a module (python -m demos.NAME)")
+    return getattr(importlib.import_module(spec.name), worker.__qualname__)
 
 
 def _require_distributed():

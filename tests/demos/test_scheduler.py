@@ -4,8 +4,10 @@ scheduler address; a unit whose worker dies is rerun; nothing is left running.""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
+import subprocess
 import sys
 
 import numpy as np
@@ -13,12 +15,13 @@ import psutil
 import pytest
 import scheduler_workers as sw
 
-from demos.scheduler import add_scheduler_argument, dask_client, run_units
+from demos.scheduler import add_scheduler_argument, dask_client, importable, run_units
 from minitl.errors import MissingDependencyError
 
 distributed = pytest.importorskip("distributed", reason="pip install -e '.[cluster]'")
 
 SEEDS = list(range(6))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def same(a: list[dict], b: list[dict]) -> None:
@@ -119,3 +122,26 @@ def test_workers_see_one_blas_thread():
     # The units inherit the parent's thread limits (set by demos/__init__.py or make).
     assert os.environ.get("OPENBLAS_NUM_THREADS") == "1"
     assert np.isfinite(sw.noisy_sum(0)["value"])
+
+
+def test_a_demo_run_as_a_module_sends_its_own_functions(tmp_path, nothing_left_running):
+    # `python -m demos.NAME --scheduler local` defines its unit function in __main__.
+    out = tmp_path / "out.json"
+    here = os.path.dirname(__file__)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([here, ROOT]))
+    subprocess.run([sys.executable, "-m", "scheduler_main", str(out)], cwd=here, env=env,
+                   check=True, timeout=300, capture_output=True)
+    result = json.loads(out.read_text())
+    assert result["dask"] == result["serial"]
+    # Sent by name, from the module imported under its real name, not copied from __main__.
+    assert result["modules"] == ["scheduler_main"] * 4
+
+
+def test_a_function_of_a_script_run_by_path_is_refused(monkeypatch):
+    def unit(seed):
+        return seed
+
+    unit.__module__ = "__main__"
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
+    with pytest.raises(ValueError, match="python -m demos.NAME"):
+        importable(unit)
