@@ -244,28 +244,37 @@ def _pick(ids: np.ndarray, labels: np.ndarray, digits: np.ndarray, keys: np.ndar
 
 
 def real_two_digit_numbers(n: int, seed: int = 0, split: str = "train", pool: str = "all",
-                           size: int = 28) -> RealNumberImages:
+                           size: int = 28, disjoint_slots: bool = False) -> RealNumberImages:
     """``n`` two-digit numbers drawn with real digit images, like :func:`two_digit_numbers`.
 
     Images float32 (n, 2, 1, size, size) (slot 0 the tens digit, slot 1 the units digit),
     values int64 in 0..99, every block of 100 samples holding each value once. Each slot's
     image is a real image of its digit from split ``split`` of pool ``pool`` only, chosen by
     the sample's own key, so sample ``i`` is a pure function of
-    ``(seed, split, pool, i, size)``. Images repeat within a split (a split holds about 18
-    to 108 images of each digit); they never cross splits or pools.
+    ``(seed, split, pool, i, size, disjoint_slots)``. Images repeat within a split (a split
+    holds about 18 to 108 images of each digit); they never cross splits or pools. With
+    ``disjoint_slots=True`` the split's images are also halved (alternately, per class)
+    between the slots, so no image shows up as a tens digit and as a units digit.
     """
     n = check_count(n)
     check_seed_split(seed, split)
     _check_pool(pool)
     images, labels = load_raw_digits()
-    ids = _cell_ids(labels, seed, split, pool).astype(np.int64)
+    ids = _cell_ids(labels, seed, split, pool)
     idx = np.arange(n)
     domain = f"real-numbers/{pool}"
     values = balanced_labels(seed, split, idx, 100, domain)
     keys = keys_for(seed, split, idx, domain)
     where = f"split {split!r} of pool {pool!r}"
-    tens_ids = _pick(ids, labels, values // 10, derive(keys, 0), where)
-    units_ids = _pick(ids, labels, values % 10, derive(keys, 1), where)
+    tens_pool = units_pool = ids
+    if disjoint_slots:  # every other image of each class, in the split's balanced order
+        rank = np.empty(ids.size, dtype=np.int64)
+        for d in range(len(DIGIT_CLASSES)):
+            of_d = labels[ids] == d
+            rank[of_d] = np.arange(of_d.sum())
+        tens_pool, units_pool = ids[rank % 2 == 0], ids[rank % 2 == 1]
+    tens_ids = _pick(tens_pool, labels, values // 10, derive(keys, 0), where)
+    units_ids = _pick(units_pool, labels, values % 10, derive(keys, 1), where)
     slots = np.stack([to_glyph_layout(images[tens_ids], size),
                       to_glyph_layout(images[units_ids], size)], axis=1)
     return RealNumberImages(slots, values, tens_ids, units_ids)

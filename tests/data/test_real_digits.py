@@ -175,6 +175,18 @@ def test_numbers_never_share_an_image_across_splits_or_pools():
 
 
 @needs_sklearn
+def test_disjoint_slots_never_show_an_image_in_both_slots():
+    nums = real_two_digit_numbers(1000, seed=4, split="train", pool="target",
+                                  disjoint_slots=True)
+    tens, units = set(nums.tens_ids.tolist()), set(nums.units_ids.tolist())
+    assert not tens & units
+    assert tens | units <= set(real_digit_ids(4, "train", "target").tolist())
+    shared = real_two_digit_numbers(1000, seed=4, split="train", pool="target")
+    assert set(shared.tens_ids.tolist()) & set(shared.units_ids.tolist())  # the default shares
+    np.testing.assert_array_equal(nums.values, shared.values)
+
+
+@needs_sklearn
 def test_numbers_are_a_pure_function_of_seed_split_pool_and_index():
     a = real_two_digit_numbers(120, seed=9, split="val", pool="source")
     b = real_two_digit_numbers(50, seed=9, split="val", pool="source")
