@@ -10,11 +10,15 @@ import numpy as np
 
 
 def noisy_sum(seed: int) -> dict:
-    """A small numeric unit whose result depends only on its seed (float64, BLAS and all)."""
+    """A small numeric unit whose result depends only on its seed (float64, BLAS and all).
+
+    It also reports the BLAS thread limit it ran under, which a worker must inherit.
+    """
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((40, 40))
     v = np.linalg.solve(a @ a.T + np.eye(40), rng.standard_normal(40))
-    return {"seed": seed, "value": float(v.sum()), "vector": v}
+    return {"seed": seed, "value": float(v.sum()), "vector": v,
+            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
 
 
 def die_once(unit: tuple[int, str, int]) -> dict:
