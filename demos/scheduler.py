@@ -61,6 +61,8 @@ def run_units(worker: Callable, units: Sequence, jobs: int, scheduler: str | Non
     units = list(units)
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if scheduler is not None:
+        worker = importable(worker)  # before any cluster starts: a refusal costs nothing
     bar = progress_bar(len(units), desc)
     results: list = [None] * len(units)
 
@@ -98,7 +100,6 @@ def _run_in_processes(worker: Callable, units: list, jobs: int, done) -> None:
 def _run_on_dask(client, worker: Callable, units: list, retries: int, done) -> None:
     from distributed import as_completed as dask_as_completed
 
-    worker = importable(worker)
     # pure=False: every unit is its own task, even if two units happen to be equal.
     futures = [client.submit(worker, unit, pure=False, retries=retries) for unit in units]
     index = {future.key: i for i, future in enumerate(futures)}
