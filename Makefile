@@ -16,7 +16,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,real,cluster]'
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -53,7 +53,7 @@ results: $(STAMP)
 quickstart: $(STAMP)
 	$(PY) demos/quickstart.py
 
-# Sample grids of every procedural dataset, shown in the README.
+# Sample grids of every dataset (procedural, and the real digits), shown in the README.
 data-preview: $(STAMP)
 	$(PY) demos/data_preview.py --out docs/figures
 

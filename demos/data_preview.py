@@ -1,7 +1,9 @@
 """Look at the procedural datasets: one PNG grid per dataset, one row per class.
 
 Usage: ``python demos/data_preview.py [--out out] [--seed 0] [--cols 10]``. Writes
-``preview_digits.png``, ``preview_numbers.png`` and ``preview_animals.png``.
+``preview_digits.png``, ``preview_numbers.png`` and ``preview_animals.png``, and (with the
+``real`` extra installed) ``preview_real_digits.png`` and ``preview_real_numbers.png``: the
+real handwritten digits in the same layout, for comparison.
 
 Looking is part of the test: a person should tell the classes apart at a glance, the
 digits should look handwritten and the animals should show their parts and textures.
@@ -21,11 +23,15 @@ import numpy as np  # noqa: E402
 from minitl.data import (  # noqa: E402
     ANIMAL_CLASSES,
     DIGIT_CLASSES,
+    NumberImages,
     animals,
     glyph_digits,
     number_labels,
+    real_digits,
+    real_two_digit_numbers,
     two_digit_numbers,
 )
+from minitl.errors import MissingDependencyError  # noqa: E402
 
 
 def grid(rows: list[np.ndarray], row_names: list[str], title: str, path: Path,
@@ -58,6 +64,21 @@ def per_class(images: np.ndarray, labels: np.ndarray, num_classes: int, cols: in
     return [images[labels == c][:cols, 0] for c in range(num_classes)]
 
 
+def numbers_grid(nums: NumberImages, cols: int, title: str, path: Path) -> None:
+    """One row per tens digit, the two slots side by side, each tile titled with its parity."""
+    tiles = np.concatenate([nums.images[:, 0, 0], nums.images[:, 1, 0]], axis=2)
+    parity = number_labels(nums.values, "parity")
+    rows, names, titles = [], [], []
+    for tens in range(10):
+        sel = np.flatnonzero(nums.tens == tens)[:cols]
+        sel = sel[np.argsort(nums.values[sel], kind="stable")]
+        rows.append(tiles[sel])
+        names.append(f"{tens}x")
+        titles.append([f"{v} {'odd' if p else 'even'}" for v, p in
+                       zip(nums.values[sel], parity[sel], strict=True)])
+    grid(rows, names, title, path, titles)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out")
@@ -77,20 +98,21 @@ def main() -> None:
          "animals: fur + 4 legs | feathers + wing | scales + tail fin | smooth + 6 legs",
          out / "preview_animals.png")
 
-    nums = two_digit_numbers(20 * args.cols, seed=args.seed)
-    tiles = np.concatenate([nums.images[:, 0, 0], nums.images[:, 1, 0]], axis=2)  # side by side
-    parity = number_labels(nums.values, "parity")
-    rows, names, titles = [], [], []
-    for tens in range(10):
-        sel = np.flatnonzero(nums.tens == tens)[: args.cols]
-        sel = sel[np.argsort(nums.values[sel], kind="stable")]
-        rows.append(tiles[sel])
-        names.append(f"{tens}x")
-        titles.append([f"{v} {'odd' if p else 'even'}" for v, p in
-                       zip(nums.values[sel], parity[sel], strict=True)])
-    grid(rows, names, "two_digit_numbers: row = tens digit (magnitude = tens >= 5)",
-         out / "preview_numbers.png", titles)
+    numbers_grid(two_digit_numbers(20 * args.cols, seed=args.seed), args.cols,
+                 "two_digit_numbers: row = tens digit (magnitude = tens >= 5)",
+                 out / "preview_numbers.png")
 
+    try:
+        x, y = real_digits(40 * args.cols, seed=args.seed)
+    except MissingDependencyError as exc:
+        print(f"skipped the real digits: {exc}")
+        return
+    grid(per_class(x, y, 10, args.cols), list(DIGIT_CLASSES),
+         "real_digits (scikit-learn's handwriting): one row per class",
+         out / "preview_real_digits.png")
+    numbers_grid(real_two_digit_numbers(20 * args.cols, seed=args.seed), args.cols,
+                 "real_two_digit_numbers: row = tens digit (magnitude = tens >= 5)",
+                 out / "preview_real_numbers.png")
 
 if __name__ == "__main__":
     main()

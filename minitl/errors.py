@@ -46,3 +46,7 @@ class CheckpointError(MinitlError, ValueError):
 
 class TrainingDivergedError(MinitlError, RuntimeError):
     """Training produced NaN/Inf or an exploding loss and was stopped."""
+
+
+class MissingDependencyError(MinitlError, ImportError):
+    """An optional package a feature needs is not installed; the message names the extra."""

@@ -14,8 +14,11 @@ In every dataset the amount of ink is drawn from the same distribution for every
 neither the mean intensity nor the number of bright pixels gives the label away: a model
 has to look at shape.
 
-Real data: :func:`read_idx` and :func:`load_mnist_like` read MNIST-style IDX files from
-disk. Batching: :class:`DataLoader`.
+Real data: :func:`real_digits` gives scikit-learn's 1,797 real handwritten digits in the
+glyph digits' layout (the ``real`` extra), :func:`real_two_digit_numbers` composes numbers
+from them, with disjoint splits and disjoint source/target pools fixed by the seed
+(:func:`real_digit_ids`); :func:`read_idx` and :func:`load_mnist_like` read MNIST-style IDX
+files from disk. Batching: :class:`DataLoader`.
 """
 
 from .animals import ANIMAL_CLASSES, animals, render_animals
@@ -29,6 +32,15 @@ from .numbers import (
     number_slot_keys,
     two_digit_numbers,
 )
+from .real_digits import (
+    REAL_DIGIT_POOLS,
+    REAL_DIGITS_COUNT,
+    RealDigitImages,
+    RealNumberImages,
+    real_digit_ids,
+    real_digits,
+    real_two_digit_numbers,
+)
 
 __all__ = [
     "ANIMAL_CLASSES",
@@ -38,12 +50,19 @@ __all__ = [
     "IDXFormatError",
     "LabelledImages",
     "NumberImages",
+    "REAL_DIGITS_COUNT",
+    "REAL_DIGIT_POOLS",
+    "RealDigitImages",
+    "RealNumberImages",
     "animals",
     "glyph_digits",
     "load_mnist_like",
     "number_labels",
     "number_slot_keys",
     "read_idx",
+    "real_digit_ids",
+    "real_digits",
+    "real_two_digit_numbers",
     "render_animals",
     "render_glyphs",
     "two_digit_numbers",

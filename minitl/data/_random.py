@@ -77,9 +77,13 @@ def keys_for(seed: int, split: str, indices: np.ndarray, domain: str) -> np.ndar
     idx = np.asarray(indices, dtype=np.uint64)
     if idx.size and int(idx.max()) >= SPLIT_STRIDE:
         raise ValueError(f"sample index too large (max {SPLIT_STRIDE - 1})")
-    seed_key = mix_int(mix_int(int(seed)) ^ _domain_code(domain))
     global_index = idx + np.uint64(code * SPLIT_STRIDE)
-    return mix64(global_index ^ np.uint64(seed_key))
+    return mix64(global_index ^ np.uint64(seed_key(seed, domain)))
+
+
+def seed_key(seed: int, domain: str) -> int:
+    """One 64-bit key per ``(seed, domain)``: the root every sample key of a dataset hangs from."""
+    return mix_int(mix_int(int(seed)) ^ _domain_code(domain))
 
 
 def derive(keys: np.ndarray, tag: int) -> np.ndarray:

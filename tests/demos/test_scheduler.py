@@ -1,0 +1,141 @@
+"""demos/scheduler.py: the same results on a process pool, a local Dask cluster or a
+scheduler address; a unit whose worker dies is rerun; nothing is left running."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import psutil
+import pytest
+import scheduler_workers as sw
+
+from demos.scheduler import add_scheduler_argument, dask_client, importable, run_units
+from minitl.errors import MissingDependencyError
+
+distributed = pytest.importorskip("distributed", reason="pip install -e '.[cluster]'")
+
+SEEDS = list(range(6))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def same(a: list[dict], b: list[dict]) -> None:
+    assert [r["seed"] for r in a] == [r["seed"] for r in b]
+    for x, y in zip(a, b, strict=True):
+        assert x["value"] == y["value"]
+        assert x["blas_threads"] == y["blas_threads"]
+        assert x["vector"].tobytes() == y["vector"].tobytes()
+
+
+def live_children() -> set[int]:
+    """Child processes of this test process, except multiprocessing's resource tracker
+    (the standard library keeps that one for the life of the parent, by design)."""
+    out = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "resource_tracker" not in " ".join(p.cmdline()):
+                out.add(p.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+@pytest.fixture
+def nothing_left_running():
+    """After the test, every process it started has exited."""
+    before = live_children()
+    yield
+    new = [psutil.Process(pid) for pid in live_children() - before if psutil.pid_exists(pid)]
+    _, alive = psutil.wait_procs(new, timeout=30)
+    assert not alive, f"still running after the test: {[p.cmdline() for p in alive]}"
+
+
+@pytest.fixture(scope="module")
+def serial():
+    return run_units(sw.noisy_sum, SEEDS, jobs=1)
+
+
+def test_serial_is_the_plain_loop(serial):
+    same(serial, [sw.noisy_sum(s) for s in SEEDS])
+
+
+def test_process_pool_equals_serial(serial, nothing_left_running):
+    same(run_units(sw.noisy_sum, SEEDS, jobs=2), serial)
+
+
+def test_local_cluster_equals_serial_bit_for_bit(serial, nothing_left_running):
+    same(run_units(sw.noisy_sum, SEEDS, jobs=2, scheduler="local", desc="local"), serial)
+
+
+def test_a_killed_worker_has_its_unit_rerun(tmp_path, serial, nothing_left_running):
+    marker = tmp_path / "killed"
+    units = [(s, str(marker), 3) for s in SEEDS]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            pids = set(client.run(os.getpid).values())
+            got = run_units(sw.die_once, units, jobs=1, scheduler=cluster.scheduler_address)
+            assert marker.exists(), "the victim unit never ran"
+            killed = int(marker.read_text())
+            assert killed in pids and not psutil.pid_exists(killed)  # it really died
+    same(got, serial)
+
+
+def test_an_error_in_a_unit_reaches_the_caller_and_stops_the_cluster(nothing_left_running):
+    units = [(s, 2) for s in range(4)]
+    with pytest.raises(ValueError, match="unit 2 is broken"):
+        run_units(sw.fail_on, units, jobs=2, scheduler="local", retries=0)
+
+
+def test_missing_dask_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install -e '\.\[cluster\]'"):
+        run_units(sw.noisy_sum, SEEDS, jobs=2, scheduler="local")
+    with pytest.raises(MissingDependencyError):
+        with dask_client("tcp://127.0.0.1:1"):
+            pass
+
+
+def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr("demos.scheduler.CONNECT_TIMEOUT", "1s")
+    with socket.socket() as sock:  # a port that is bound, but where nobody listens
+        sock.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+        with pytest.raises(ConnectionError, match="could not reach the Dask scheduler"):
+            run_units(sw.noisy_sum, SEEDS, jobs=1, scheduler=address)
+
+
+def test_scheduler_argument():
+    p = add_scheduler_argument(argparse.ArgumentParser())
+    assert p.parse_args([]).scheduler is None
+    assert p.parse_args(["--scheduler", "local"]).scheduler == "local"
+    assert p.parse_args(["--scheduler", "tcp://10.0.0.5:8786"]).scheduler == "tcp://10.0.0.5:8786"
+    with pytest.raises(SystemExit):
+        p.parse_args(["--scheduler", "lokal"])
+
+
+def test_a_demo_run_as_a_module_sends_its_own_functions(tmp_path, nothing_left_running):
+    # `python -m demos.NAME --scheduler local` defines its unit function in __main__.
+    out = tmp_path / "out.json"
+    here = os.path.dirname(__file__)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([here, ROOT]))
+    subprocess.run([sys.executable, "-m", "scheduler_main", str(out)], cwd=here, env=env,
+                   check=True, timeout=300, capture_output=True)
+    result = json.loads(out.read_text())
+    assert result["dask"] == result["serial"]
+    # Sent by name, from the module imported under its real name, not copied from __main__.
+    assert result["modules"] == ["scheduler_main"] * 4
+
+
+def test_a_function_of_a_script_run_by_path_is_refused(monkeypatch):
+    def unit(seed):
+        return seed
+
+    unit.__module__ = "__main__"
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
+    with pytest.raises(ValueError, match="python -m demos.NAME"):
+        importable(unit)
