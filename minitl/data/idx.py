@@ -32,6 +32,7 @@ import gzip
 import math
 import os
 import re
+import sys
 import zlib
 from pathlib import Path
 
@@ -118,6 +119,9 @@ def _read_stream(stream, path, exact_size, most, max_bytes) -> np.ndarray:
     shape = tuple(int(s) for s in np.frombuffer(dims, dtype=">u4"))
     dtype = IDX_DTYPES[code]
     expected = math.prod(shape) * dtype.itemsize  # a Python int: no overflow
+    if math.prod(s for s in shape if s) * dtype.itemsize > sys.maxsize:
+        raise IDXFormatError(f"{path}: shape {shape} is too large for an array (its sizes "
+                             "multiply past the largest array NumPy can index)")
     if expected > max_bytes:
         raise IDXFormatError(f"{path}: shape {shape} of {dtype.name} declares {expected} bytes "
                              f"of data, more than max_bytes={max_bytes} (pass a larger "

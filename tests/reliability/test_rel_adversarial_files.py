@@ -498,3 +498,12 @@ def test_lookup_of_an_absent_or_stale_entry_is_none_without_warning(tmp_path, re
     zoo.store("m", {"w": np.ones(1, np.float32)}, config={"a": 1}, root=tmp_path)
     assert zoo.lookup("m", {"a": 2}, root=tmp_path) is None
     assert len(recwarn) == 0
+
+
+def test_an_empty_shape_whose_other_sizes_overflow_is_a_named_error(tmp_path):
+    # found by the loader fuzz: 0 elements, but NumPy cannot even form the shape
+    path = tmp_path / "empty-but-huge"
+    path.write_bytes(struct.pack(">BBBB5I", 0, 0, 0x08, 5, 0, 161, 1493, 1328446, 28884187))
+    with pytest.raises(IDXFormatError, match="too large") as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
