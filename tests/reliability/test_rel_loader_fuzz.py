@@ -30,7 +30,7 @@ from minitl.data import read_idx
 def _damage(draw, raw: bytes, header_json) -> bytes:
     """One way of breaking ``raw`` (or none: the intact file must load)."""
     how = draw(st.sampled_from(["none", "flip", "cut", "insert", "drop", "append",
-                                "length", "header"] if header_json else
+                                "length", "header"] if header_json is not None else
                                ["none", "flip", "cut", "insert", "drop", "append"]))
     data = bytearray(raw)
     n = len(data)
