@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 from bounded import expect_named_error, run_bounded
+from data.test_idx import idx_bytes
 
 import minitl
 from minitl import checkpoint, zoo
@@ -279,16 +280,6 @@ def test_saving_to_a_symlink_writes_through_it(tmp_path):
 
 
 # ---------------------------------------------------------------- IDX: M1, H1, R3, R4, S6
-
-CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(np.int16): 0x0B,
-         np.dtype(np.int32): 0x0C, np.dtype(np.float32): 0x0D, np.dtype(np.float64): 0x0E}
-
-
-def idx_bytes(arr: np.ndarray) -> bytes:
-    header = struct.pack(">BBBB", 0, 0, CODES[arr.dtype], arr.ndim)
-    header += struct.pack(f">{arr.ndim}I", *arr.shape)
-    return header + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
-
 
 def test_a_gzip_bomb_stops_at_the_declared_size(tmp_path):
     path = tmp_path / "bomb-idx1-ubyte.gz"

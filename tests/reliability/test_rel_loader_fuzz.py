@@ -16,6 +16,8 @@ import struct
 
 import numpy as np
 from bounded import run_bounded
+from data.test_idx import CODES as IDX_CODES
+from data.test_idx import idx_bytes
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -120,22 +122,14 @@ def test_checkpoint_loader_fuzz(tmp_path, data):
 
 # ---------------------------------------------------------------- IDX
 
-IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(np.int16): 0x0B,
-             np.dtype(np.int32): 0x0C, np.dtype(np.float32): 0x0D, np.dtype(np.float64): 0x0E}
 IDX_ARRAYS = st.sampled_from(list(IDX_CODES)).flatmap(
     lambda d: hnp.arrays(d, hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=5)))
-
-
-def _idx(arr) -> bytes:
-    header = struct.pack(">BBBB", 0, 0, IDX_CODES[arr.dtype], arr.ndim)
-    header += struct.pack(f">{arr.ndim}I", *arr.shape)
-    return header + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
 
 
 @given(data=st.data())
 def test_idx_reader_fuzz(tmp_path, data):
     arr = data.draw(IDX_ARRAYS, label="array")
-    raw = _idx(arr)
+    raw = idx_bytes(arr)
     random_header = data.draw(st.booleans(), label="random header")
     if random_header:
         ndim = data.draw(st.integers(0, 6))
