@@ -169,9 +169,12 @@ class Optimizer:
         """``group[key]`` (or ``value``) must be a finite real number with low <= it <= high
         (< high unless ``include_high``)."""
         value = group.get(key) if value is None else value
-        ok = (isinstance(value, (int, float, np.integer, np.floating))
-              and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
-              and low <= value and (value <= high if include_high else value < high))
+        try:
+            ok = (isinstance(value, (int, float, np.integer, np.floating))
+                  and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+                  and low <= value and (value <= high if include_high else value < high))
+        except OverflowError:  # an int too large for a float
+            ok = False
         if not ok:
             upper = (f"<= {high}" if include_high else f"< {high}") if high != math.inf else ""
             need = f">= {low}" + (f" and {upper}" if upper else "")
