@@ -20,6 +20,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+try:
+    from demos.cli import output_folder
+except ImportError:  # run as a script (python demos/data_preview.py): demos/ is on the path
+    from cli import output_folder
 from minitl.data import (  # noqa: E402
     ANIMAL_CLASSES,
     DIGIT_CLASSES,
@@ -85,8 +89,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cols", type=int, default=10)
     args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args.out)
     n = 40 * args.cols
 
     x, y = glyph_digits(n, seed=args.seed)

@@ -30,6 +30,8 @@ import numpy as np
 
 from minitl.transfer import Claim, paired_difference, t_interval
 
+from . import cli
+
 #: Hyperparameters were tuned on seeds from here up; claims use seeds 0..K-1.
 TUNING_SEED_START = 10_000
 
@@ -74,12 +76,6 @@ def default_jobs() -> int:
 
 def seeds_of(args) -> list[int]:
     return list(range(args.seed_offset, args.seed_offset + args.seeds))
-
-
-def check_device(device: str) -> None:
-    if device == "cuda":
-        from minitl import backend
-        backend.require_cupy()
 
 
 # ----------------------------------------------------------------------------- running
@@ -341,9 +337,9 @@ def main(experiment: str, description: str, make_config: Callable, run: Callable
          argv=None, *, smoke: bool = False) -> dict:
     """The command line both experiments share: parse, run every seed, write, summarise."""
     args = parse_args(description, argv)
-    check_device(args.device)
+    out = cli.output_folder(args.out or f"out/{experiment}")  # before any work
+    cli.usable_device(args.device)
     cfg = make_config(quick=args.quick, smoke=smoke)
-    out = Path(args.out or f"out/{experiment}")
     seeds = seeds_of(args)
     results = run(seeds, cfg, jobs=args.jobs, device=args.device, out=out)
     wall = results["timings"].get("wall_seconds_with_report", results["timings"]["wall_seconds"])

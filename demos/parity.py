@@ -339,8 +339,9 @@ def pretrain_from_zoo(variant: str, task: str | None, seed: int, x: np.ndarray,
     name = f"parity/{variant}-{task}-seed{seed}"
     config = {"variant": variant, "task": task, "seed": seed, "code": _code_fingerprint(),
               **{k: cfg[k] for k in PRETRAIN_KEYS if k in cfg}}
-    if zoo.contains(name, config):
-        state, meta = zoo.load(name)
+    found = zoo.lookup(name, config)  # None: absent, stale, or corrupt (set aside: retrain)
+    if found is not None:
+        state, meta = found
         model, raw, _ = pretrain(variant, task, seed, x, values, {**cfg, "pretrain_steps": 0},
                                  device)
         model.load_state_dict({k[len("whitened."):]: v for k, v in state.items()

@@ -146,8 +146,19 @@ def _scalar_dtype(op_name, reference_dtype, value) -> np.dtype:
     return dtype
 
 
+def _np_dtype(where: str, dtype):
+    """``np.dtype(dtype)``, or a DTypeError naming ``where`` if ``dtype`` is not a dtype."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"{where}: {dtype!r} is not a dtype (use e.g. 'float32' or "
+                         "np.float32)") from None
+
+
 def _as_array(data, dtype=None, device=None):
     """Turn ``data`` into an array following minitl's dtype rules (see :func:`tensor`)."""
+    if dtype is not None:
+        dtype = _np_dtype("tensor", dtype)
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
@@ -318,7 +329,10 @@ def _input_array(op_name, x, tensors):
 
     ``float32_tensor * 0.5`` must stay float32 (NumPy 2's NEP 50 rule), so a
     Python scalar becomes a 0-d array of the dtype :func:`_scalar_dtype` gives it
-    next to the tensors, on their device.
+    next to the tensors, on their device. An operand that is not a real number
+    (complex, str, bytes, None, any other object, or an array of them) is a
+    DTypeError naming the op and the operand: NumPy would cast it silently
+    (dropping an imaginary part, parsing '5' as 5, turning None into NaN).
     """
     if isinstance(x, Tensor):
         return x.data
@@ -332,9 +346,13 @@ def _input_array(op_name, x, tensors):
         except OverflowError:
             raise DTypeError(f"{op_name.lower()}: the Python number {x} does not fit "
                              f"dtype {dtype}") from None
-    if isinstance(x, np.ndarray) or backend.is_cupy_array(x):
-        return x
-    return _as_array(x)
+    array = x if isinstance(x, np.ndarray) or backend.is_cupy_array(x) else _as_array(x)
+    if array.dtype.kind not in "biuf":
+        shown = repr(x) if len(repr(x)) <= 40 else repr(x)[:40] + "..."
+        raise DTypeError(f"{op_name.lower()}: operand {shown} of type {type(x).__name__} "
+                         f"(dtype {array.dtype}) is not a real number; minitl computes with "
+                         "floating, integer and bool values only")
+    return array
 
 
 # --------------------------------------------------------------------------

@@ -24,12 +24,24 @@ Guarantees:
 * **Atomic writes.** ``save`` writes a temporary file in the target's folder,
   flushes and fsyncs it, then renames it over the target (``os.replace``) and
   fsyncs the folder. A crash or an exception mid-save leaves the old checkpoint
-  intact and no temporary file behind.
+  intact and no temporary file behind; the temporary file of a save that was
+  killed outright (SIGKILL, power loss) carries its process id and is removed by
+  the next save to the same path once that process is gone. A new file gets the
+  permissions the process umask allows (as ``open`` would); an existing one keeps
+  its own. Saving to a symbolic link writes through it, to the file it points at.
+  File-system errors name the destination, not the temporary file.
 * **Loud failures.** A missing, truncated or corrupted file raises
   :class:`~minitl.errors.CheckpointError` naming the file and the fault, never a
-  wrong array. Files written by minitl also carry a SHA-256 digest of every
-  tensor's name, dtype, shape and bytes (metadata key ``minitl_sha256``), so a
-  flipped bit in the weights is caught too.
+  wrong array. Files written by minitl carry a SHA-256 digest (metadata key
+  ``minitl_sha256``) of every tensor's name, dtype, shape and bytes *and* of all
+  the other metadata, so a flipped bit in the weights or an edited metadata value
+  is caught too. A file without a digest (one written by another tool, or one
+  whose digest was removed) is refused unless the caller passes
+  ``require_digest=False``.
+* **Bounded reads.** Only regular files are read (a FIFO, a device or a folder is
+  refused at once, never waited on); the header may hold at most
+  ``MAX_HEADER_BYTES`` bytes and ``MAX_TENSORS`` tensors, and deeply nested JSON
+  is refused, so a hostile header cannot exhaust memory or the stack.
 
 Metadata values in safetensors are strings. Strings are stored as they are;
 any other value (numbers, lists, dicts) is stored as JSON and decoded again by
@@ -43,6 +55,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import struct
 import tempfile
 from collections.abc import Mapping
@@ -50,9 +63,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import backend
+from ._files import open_regular
 from .errors import CheckpointError, DTypeError
 
-__all__ = ["load", "load_metadata", "save"]
+__all__ = ["MAX_HEADER_BYTES", "MAX_TENSORS", "load", "load_metadata", "load_with_metadata",
+           "save"]
 
 # safetensors dtype names <-> NumPy dtypes (the ones NumPy and PyTorch share).
 _DTYPES = {
@@ -68,7 +83,11 @@ _DTYPES = {
 }
 _NAMES = {dtype: name for name, dtype in _DTYPES.items()}
 
-_MAX_HEADER = 100_000_000  # the limit safetensors itself applies
+#: The largest header minitl reads (safetensors allows 100 MB; a header describing
+#: 10,000 tensors takes about 1 MB).
+MAX_HEADER_BYTES = 8 * 2**20
+#: The most tensors (JSON objects, in fact) a header may describe.
+MAX_TENSORS = 50_000
 _JSON_KEYS = "minitl_json_keys"
 _DIGEST_KEY = "minitl_sha256"
 _VERSION_KEY = "minitl_version"
@@ -111,15 +130,30 @@ def _host_array(name: str, value) -> np.ndarray:
     return array
 
 
-def _digest(arrays: Mapping[str, np.ndarray]) -> str:
-    """SHA-256 over each tensor's name, dtype, shape and bytes, in name order."""
+def _digest(tensors, metadata: Mapping[str, str]) -> str:
+    """SHA-256 over every tensor and every metadata entry but the digest itself.
+
+    ``tensors`` yields ``(name, dtype name, shape, chunks)`` in name order, where
+    ``chunks`` yields the tensor's little-endian bytes; each tensor contributes its
+    name, dtype, shape and bytes, then the metadata contributes its sorted items.
+    """
     h = hashlib.sha256()
+    for name, dtype_name, shape, chunks in tensors:
+        h.update(json.dumps([name, dtype_name, list(shape)]).encode() + b"\0")
+        for chunk in chunks:
+            h.update(chunk)
+    entries = sorted((k, v) for k, v in metadata.items() if k != _DIGEST_KEY)
+    h.update(b"\0metadata\0" + json.dumps(entries).encode())
+    return h.hexdigest()
+
+
+def _array_tensors(arrays: Mapping[str, np.ndarray]):
+    """What :func:`_digest` reads, from arrays about to be saved."""
     for name in sorted(arrays):
         array = arrays[name]
-        described = json.dumps([name, _NAMES[array.dtype.newbyteorder("=")], list(array.shape)])
-        h.update(described.encode() + b"\0")
-        h.update(np.asarray(array, order="C").reshape(-1).view(np.uint8).data)
-    return h.hexdigest()
+        little = array.astype(array.dtype.newbyteorder("<"), copy=False)
+        data = np.ascontiguousarray(little).reshape(-1).view(np.uint8).data
+        yield name, _NAMES[array.dtype.newbyteorder("=")], array.shape, (data,)
 
 
 def _encode_metadata(metadata) -> dict[str, str]:
@@ -169,18 +203,73 @@ def save(state_dict: Mapping, path, metadata: Mapping | None = None) -> None:
         arrays[name] = _host_array(name, value)
     header_metadata = _encode_metadata(metadata)
     header_metadata[_VERSION_KEY] = _minitl_version()
-    header_metadata[_DIGEST_KEY] = _digest(arrays)
+    header_metadata[_DIGEST_KEY] = _digest(_array_tensors(arrays), header_metadata)
     payload = safetensors.numpy.save(arrays, metadata=header_metadata)
-    _write_atomically(os.fspath(path), payload)
+    where = os.fspath(path)
+    try:
+        _write_atomically(os.path.realpath(where), payload)
+    except OSError as exc:  # name the destination, not the temporary file
+        message = f"save: cannot write checkpoint {where!r}: {exc.strerror or exc}"
+        if exc.errno is None:
+            raise type(exc)(message) from None
+        raise type(exc)(exc.errno, message) from None
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, hence last)
+    os.umask(mask)
+    return mask
+
+
+def _remove_abandoned_temporaries(folder: str, base: str) -> None:
+    """Delete the temporary files of saves to ``base`` whose process no longer exists.
+
+    Each temporary file is named ``.<base>.<pid>.<random>.tmp``; a live process's file
+    (another writer, mid-save) is left alone.
+    """
+    pattern = re.compile(rf"^\.{re.escape(base)}\.(\d+)\.\w+\.tmp$")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        match = pattern.match(name)
+        if match is None or _process_exists(int(match.group(1))):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:
+            pass
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process, or a pid we cannot judge: keep its file
+    return True
 
 
 def _write_atomically(path: str, payload: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
+    folder, base = os.path.split(os.path.abspath(path))
     try:  # keep an existing file's permissions; mkstemp's own 0600 would hide a new one
         mode = os.stat(path).st_mode & 0o777
     except OSError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        mode = 0o666 & ~_umask()
+    _remove_abandoned_temporaries(folder, base)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.{os.getpid()}.", suffix=".tmp")
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, mode)
@@ -217,45 +306,46 @@ def _fsync_folder(folder: str) -> None:
 # --------------------------------------------------------------------------
 
 
-def _read_bytes(path) -> tuple[str, bytes]:
-    where = os.fspath(path)
-    try:
-        with open(where, "rb") as f:
-            return where, f.read()
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {where!r}: no such file") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"checkpoint {where!r}: is a directory, not a file") from None
-    except OSError as exc:
-        raise CheckpointError(f"checkpoint {where!r}: cannot be read ({exc})") from None
+class _TooManyObjects(Exception):
+    pass
 
 
-def _no_duplicates(pairs):
-    out = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
+def _json_object_counter():
+    """An ``object_pairs_hook`` refusing duplicate keys and more than MAX_TENSORS objects.
+
+    Counting as objects complete stops a header of a million entries long before a
+    million dicts exist.
+    """
+    count = 0
+
+    def hook(pairs):
+        nonlocal count
+        count += 1
+        if count > MAX_TENSORS + 2:  # the header itself and __metadata__
+            raise _TooManyObjects
+        out = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(f"duplicate key {key!r}")
+            out[key] = value
+        return out
+
+    return hook
 
 
-def _parse_header(where: str, raw: bytes) -> tuple[dict, dict, int]:
-    """Check the header against the file; return (entries, metadata, data start)."""
+def _parse_header(where: str, text: bytes, buffer_len: int) -> tuple[dict, dict]:
+    """Check the header against a data buffer of ``buffer_len`` bytes: (entries, metadata)."""
 
     def fail(problem):
         return CheckpointError(f"checkpoint {where!r}: {problem}")
 
-    if len(raw) < 8:
-        raise fail(f"only {len(raw)} bytes, too short for the 8-byte header length "
-                   "(empty or truncated file)")
-    (n,) = struct.unpack("<Q", raw[:8])
-    if n > _MAX_HEADER:
-        raise fail(f"header length {n} is implausibly large (corrupted file?)")
-    if 8 + n > len(raw):
-        raise fail(f"header length {n} runs past the end of the {len(raw)}-byte file "
-                   "(truncated file?)")
     try:
-        header = json.loads(raw[8:8 + n].decode("utf-8"), object_pairs_hook=_no_duplicates)
+        header = json.loads(text.decode("utf-8"), object_pairs_hook=_json_object_counter())
+    except _TooManyObjects:
+        raise fail(f"the header describes more than {MAX_TENSORS} tensors, the most minitl "
+                   "reads (corrupted or hostile file?)") from None
+    except RecursionError:
+        raise fail("the header is not valid JSON (nested too deeply)") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise fail(f"the header is not valid JSON ({exc})") from None
     if not isinstance(header, dict):
@@ -268,25 +358,28 @@ def _parse_header(where: str, raw: bytes) -> tuple[dict, dict, int]:
             isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise fail("__metadata__ must map strings to strings")
 
-    buffer_len = len(raw) - 8 - n
     spans = []
     for name, entry in header.items():
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
             raise fail(f"tensor {name!r}: the entry must have exactly dtype, shape and "
-                       f"data_offsets, got {entry!r}")
+                       f"data_offsets, got {_short(entry)}")
         dtype_name, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if not isinstance(dtype_name, str):
+            raise fail(f"tensor {name!r}: dtype {_short(dtype_name)} is not a string naming "
+                       f"a dtype ({', '.join(_DTYPES)})")
         if dtype_name == "BF16":
             raise fail(f"tensor {name!r} is bfloat16, which NumPy (and so minitl) cannot "
                        "represent; convert it to float32 before saving (tensor.float())")
         if dtype_name not in _DTYPES:
-            raise fail(f"tensor {name!r} has dtype {dtype_name!r}, not one minitl supports "
-                       f"({', '.join(_DTYPES)})")
+            raise fail(f"tensor {name!r} has dtype {_short(dtype_name)}, not one minitl "
+                       f"supports ({', '.join(_DTYPES)})")
         if not isinstance(shape, list) or not all(
                 type(s) is int and s >= 0 for s in shape):
-            raise fail(f"tensor {name!r}: shape {shape!r} is not a list of sizes")
+            raise fail(f"tensor {name!r}: shape {_short(shape)} is not a list of sizes")
         if (not isinstance(offsets, list) or len(offsets) != 2
                 or not all(type(o) is int for o in offsets)):
-            raise fail(f"tensor {name!r}: data_offsets {offsets!r} is not a pair of integers")
+            raise fail(f"tensor {name!r}: data_offsets {_short(offsets)} is not a pair of "
+                       "integers")
         begin, end = offsets
         if not 0 <= begin <= end <= buffer_len:
             raise fail(f"tensor {name!r}: bytes {begin}..{end} lie outside the "
@@ -294,7 +387,7 @@ def _parse_header(where: str, raw: bytes) -> tuple[dict, dict, int]:
         expected = _DTYPES[dtype_name].itemsize * math.prod(shape)
         if end - begin != expected:
             raise fail(f"tensor {name!r}: {end - begin} bytes for {dtype_name} of shape "
-                       f"{tuple(shape)}, which needs {expected}")
+                       f"{_short(tuple(shape))}, which needs {_short(expected)}")
         spans.append((begin, end, name))
     position = 0
     for begin, end, name in sorted(spans):
@@ -305,14 +398,93 @@ def _parse_header(where: str, raw: bytes) -> tuple[dict, dict, int]:
     if position != buffer_len:
         raise fail(f"the data buffer has {buffer_len} bytes but the tensors cover {position} "
                    "(trailing bytes: corrupted or wrongly concatenated file)")
-    return header, metadata, 8 + n
+    return header, metadata
 
 
-def _read_checkpoint(path, verify: bool = True):
-    where, raw = _read_bytes(path)
-    entries, metadata, _ = _parse_header(where, raw)
-    if not verify:
-        return where, None, metadata
+def _short(value, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a hostile header can be megabytes)."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge number"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _read_exactly(f, n: int, where: str) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise CheckpointError(f"checkpoint {where!r}: the file ended after {len(data)} of the "
+                              f"{n} bytes expected (truncated, or changed while being read)")
+    return data
+
+
+def _read_checkpoint(path, want_arrays: bool, require_digest: bool):
+    """``(where, arrays or None, raw metadata)``, validated and, if it has one, verified."""
+    where = os.fspath(path)
+    try:
+        f, size = open_regular(where, CheckpointError, "checkpoint")
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {where!r}: no such file") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"checkpoint {where!r}: is a directory, not a file") from None
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {where!r}: cannot be read ({exc})") from None
+    with f:
+        try:
+            return _read_open_checkpoint(f, size, where, want_arrays, require_digest)
+        except OSError as exc:  # an I/O error mid-read
+            raise CheckpointError(f"checkpoint {where!r}: cannot be read ({exc})") from None
+
+
+def _read_open_checkpoint(f, size, where, want_arrays, require_digest):
+    if size < 8:
+        raise CheckpointError(f"checkpoint {where!r}: only {size} bytes, too short for the "
+                              "8-byte header length (empty or truncated file)")
+    (n,) = struct.unpack("<Q", _read_exactly(f, 8, where))
+    if n > MAX_HEADER_BYTES:
+        raise CheckpointError(f"checkpoint {where!r}: header length {n} is implausibly large "
+                              f"(minitl reads headers of up to {MAX_HEADER_BYTES} bytes; "
+                              "corrupted file?)")
+    if 8 + n > size:
+        raise CheckpointError(f"checkpoint {where!r}: header length {n} runs past the end of "
+                              f"the {size}-byte file (truncated file?)")
+    text = _read_exactly(f, n, where)
+    buffer_len = size - 8 - n
+    entries, metadata = _parse_header(where, text, buffer_len)
+    order = sorted(entries)
+
+    def described(chunks_of):
+        for name in order:
+            entry = entries[name]
+            yield name, entry["dtype"], entry["shape"], chunks_of(*entry["data_offsets"])
+
+    arrays = None
+    if want_arrays:
+        buffer = _read_exactly(f, buffer_len, where)
+        arrays = _arrays(where, struct.pack("<Q", n) + text + buffer, entries)
+        view = memoryview(buffer)
+        tensors = described(lambda begin, end: (view[begin:end],))
+    else:
+        def chunks_of(begin, end, step=2**20):
+            f.seek(8 + n + begin)
+            for start in range(begin, end, step):
+                yield _read_exactly(f, min(step, end - start), where)
+
+        tensors = described(chunks_of)
+    expected = metadata.get(_DIGEST_KEY)
+    if expected is None:
+        if require_digest:
+            raise CheckpointError(
+                f"checkpoint {where!r}: has no {_DIGEST_KEY!r} digest, so its contents cannot "
+                "be verified (written by another tool, or its digest was removed); pass "
+                "require_digest=False to load it unverified")
+    elif _digest(tensors, metadata) != expected:
+        raise CheckpointError(
+            f"checkpoint {where!r}: its tensors or metadata do not match the SHA-256 digest "
+            "recorded when the file was saved (corrupted data, an edited header, or a file "
+            "from a minitl version whose digest covered the tensors only)")
+    return where, arrays, metadata
+
+
+def _arrays(where: str, raw: bytes, entries: dict) -> dict[str, np.ndarray]:
+    """The tensors of a validated file, read by safetensors and checked against the header."""
     import safetensors.numpy
 
     try:
@@ -341,37 +513,15 @@ def _read_checkpoint(path, verify: bool = True):
     if set(loaded) != set(arrays):
         raise CheckpointError(f"checkpoint {where!r}: safetensors returned tensors the header "
                               "does not list")
-    expected = metadata.get(_DIGEST_KEY)
-    if expected is not None and _digest(arrays) != expected:
-        raise CheckpointError(f"checkpoint {where!r}: the tensors do not match the SHA-256 "
-                              "digest recorded when the file was saved (corrupted data)")
-    return where, arrays, metadata
+    return arrays
 
 
-def load(path) -> dict[str, np.ndarray]:
-    """Read a safetensors file into ``{name: np.ndarray}`` (host arrays, writable copies).
-
-    Feed the result to ``model.load_state_dict`` (``strict=False`` to take a
-    body without its head). Raises CheckpointError when the file is missing,
-    truncated or corrupted, or holds a dtype NumPy lacks (bfloat16).
-    """
-    return _read_checkpoint(path)[1]
-
-
-def load_metadata(path) -> dict:
-    """The metadata saved with a checkpoint, with JSON-encoded values decoded.
-
-    Includes ``minitl_version`` for files minitl wrote; minitl's own
-    bookkeeping keys (``minitl_json_keys``, ``minitl_sha256``) are left out.
-    Files from other tools give their metadata as plain strings. The header is
-    validated as by :func:`load` (the tensor data is not read into arrays).
-    """
-    where, _, metadata = _read_checkpoint(path, verify=False)
+def _decode_metadata(where: str, metadata: dict) -> dict:
     as_json = []
     if _JSON_KEYS in metadata:
         try:
             as_json = json.loads(metadata[_JSON_KEYS])
-        except ValueError:
+        except (ValueError, RecursionError):
             as_json = None
         if not isinstance(as_json, list):
             raise CheckpointError(f"checkpoint {where!r}: metadata {_JSON_KEYS!r} is not a "
@@ -383,8 +533,43 @@ def load_metadata(path) -> dict:
         if key in as_json:
             try:
                 value = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise CheckpointError(f"checkpoint {where!r}: metadata {key!r} should be "
-                                      f"JSON but is {value!r}") from None
+                                      f"JSON but is {_short(value)}") from None
         decoded[key] = value
     return decoded
+
+
+def load(path, *, require_digest: bool = True) -> dict[str, np.ndarray]:
+    """Read a safetensors file into ``{name: np.ndarray}`` (host arrays, writable copies).
+
+    Feed the result to ``model.load_state_dict`` (``strict=False`` to take a
+    body without its head). Raises CheckpointError when the file is missing,
+    not a regular file, truncated or corrupted, holds a dtype NumPy lacks
+    (bfloat16), or has no digest to verify it by (files from other tools:
+    pass ``require_digest=False``).
+    """
+    return _read_checkpoint(path, True, require_digest)[1]
+
+
+def load_metadata(path, *, require_digest: bool = True) -> dict:
+    """The metadata saved with a checkpoint, with JSON-encoded values decoded.
+
+    Includes ``minitl_version`` for files minitl wrote; minitl's own
+    bookkeeping keys (``minitl_json_keys``, ``minitl_sha256``) are left out.
+    Files from other tools give their metadata as plain strings (and need
+    ``require_digest=False``). The file is validated and verified as by
+    :func:`load`, but its tensors are only hashed, in pieces, never held whole.
+    """
+    where, _, metadata = _read_checkpoint(path, False, require_digest)
+    return _decode_metadata(where, metadata)
+
+
+def load_with_metadata(path, *, require_digest: bool = True) -> tuple[dict, dict]:
+    """``(load(path), load_metadata(path))`` from a single read of the file.
+
+    Two separate calls read the file twice, and a save in between would pair the
+    tensors of one version with the metadata of another; this cannot.
+    """
+    where, arrays, metadata = _read_checkpoint(path, True, require_digest)
+    return arrays, _decode_metadata(where, metadata)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .autograd import DEFAULT_FLOAT, Tensor, _as_array
+from .autograd import DEFAULT_FLOAT, Tensor, _as_array, _np_dtype
+from .errors import ArgumentError
 
 
 def _make(array, requires_grad, device):
@@ -13,20 +14,30 @@ def _make(array, requires_grad, device):
     return Tensor(array, requires_grad=requires_grad)
 
 
-def _shape(shape):
-    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+def _shape(name, shape) -> tuple:
+    """``zeros(2, 3)`` or ``zeros((2, 3))`` as a tuple of sizes, each an integer >= 0."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for size in shape:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+            raise ArgumentError(f"{name}: the shape {shape} must be sizes that are integers "
+                                f">= 0, got {size!r}")
+    return tuple(int(size) for size in shape)
 
 
 def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
-    return _make(np.zeros(_shape(shape), dtype=dtype), requires_grad, device)
+    return _make(np.zeros(_shape("zeros", shape), dtype=_np_dtype("zeros", dtype)),
+                 requires_grad, device)
 
 
 def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
-    return _make(np.ones(_shape(shape), dtype=dtype), requires_grad, device)
+    return _make(np.ones(_shape("ones", shape), dtype=_np_dtype("ones", dtype)),
+                 requires_grad, device)
 
 
 def full(shape, value, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
-    return _make(np.full(shape, value, dtype=dtype), requires_grad, device)
+    shape = _shape("full", shape if isinstance(shape, (tuple, list)) else (shape,))
+    return _make(np.full(shape, value, dtype=_np_dtype("full", dtype)), requires_grad, device)
 
 
 def zeros_like(x: Tensor, requires_grad=False) -> Tensor:
@@ -38,10 +49,16 @@ def ones_like(x: Tensor, requires_grad=False) -> Tensor:
 
 
 def arange(*args, dtype=None, device=None) -> Tensor:
-    """Like ``numpy.arange``; integer arguments give int64, floats give float32."""
-    array = np.arange(*args)
+    """Like ``numpy.arange``; integer arguments give int64, floats give float32.
+    A step of 0 is an ArgumentError (NumPy divides by it)."""
+    if len(args) == 3 and args[2] == 0:
+        raise ArgumentError(f"arange: step must not be 0 (got arange{tuple(args)})")
+    try:
+        array = np.arange(*args)
+    except (TypeError, ValueError, ZeroDivisionError) as exc:
+        raise ArgumentError(f"arange{tuple(args)}: {exc}") from None
     if dtype is not None:
-        array = array.astype(dtype)
+        array = array.astype(_np_dtype("arange", dtype))
     elif array.dtype == np.float64:
         array = array.astype(DEFAULT_FLOAT)
     return _make(array, False, device)
@@ -53,11 +70,12 @@ def _generator(rng):
 
 def randn(*shape, rng=None, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
     """Standard normal samples from ``rng`` (a numpy Generator or a seed; None: unseeded)."""
-    array = _generator(rng).standard_normal(_shape(shape)).astype(dtype)
+    array = _generator(rng).standard_normal(_shape("randn", shape)).astype(
+        _np_dtype("randn", dtype))
     return _make(array, requires_grad, device)
 
 
 def rand(*shape, rng=None, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
     """Uniform samples in [0, 1) from ``rng`` (a numpy Generator or a seed; None: unseeded)."""
-    array = _generator(rng).random(_shape(shape)).astype(dtype)
+    array = _generator(rng).random(_shape("rand", shape)).astype(_np_dtype("rand", dtype))
     return _make(array, requires_grad, device)

@@ -84,14 +84,17 @@ def test_interoperates_with_safetensors_own_numpy_api(saved, tmp_path):
     path, state = saved
     # minitl's file read by safetensors ...
     assert_same(safetensors.numpy.load(path.read_bytes()), state)
-    # ... and safetensors' bytes read by minitl (no minitl metadata at all)
+    # ... and safetensors' bytes read by minitl (no minitl metadata, so no digest: the
+    # caller must say it accepts an unverified file)
     other = tmp_path / "other.safetensors"
     other.write_bytes(safetensors.numpy.save(state, metadata={"format": "np"}))
-    assert_same(load(other), state)
-    assert load_metadata(other) == {"format": "np"}
+    with pytest.raises(CheckpointError, match="require_digest=False"):
+        load(other)
+    assert_same(load(other, require_digest=False), state)
+    assert load_metadata(other, require_digest=False) == {"format": "np"}
     plain = tmp_path / "plain.safetensors"
     plain.write_bytes(safetensors.numpy.save({"x": np.ones(2, np.float32)}))
-    assert load_metadata(plain) == {}
+    assert load_metadata(plain, require_digest=False) == {}
 
 
 def test_empty_state_dict_and_file_permissions(tmp_path):

@@ -14,12 +14,19 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..backend import normalize_device, require_cupy
+from ..errors import DTypeError
+
 
 def _batch_dtype(arr: np.ndarray) -> np.ndarray:
-    """Floats become float32 (minitl's default), integers int64 (class labels)."""
+    """Floats become float32 (minitl's default), integers int64 (class labels); unsigned
+    integers beyond int64's range are a DTypeError rather than a silent wrap-around."""
     if np.issubdtype(arr.dtype, np.floating):
         return arr.astype(np.float32, copy=False)
     if np.issubdtype(arr.dtype, np.integer):
+        if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise DTypeError(f"DataLoader: a uint64 array holds {arr.max()}, beyond int64's "
+                             "range; integer arrays (class labels) are converted to int64")
         return arr.astype(np.int64, copy=False)
     return arr
 
@@ -71,7 +78,9 @@ class DataLoader:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.device = device
+        self.device = normalize_device(device)  # an unknown device fails here, not later
+        if self.device == "cuda":
+            require_cupy()
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:

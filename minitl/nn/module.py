@@ -38,7 +38,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor, tensor
+from ..autograd import Tensor, _np_dtype, tensor
 from ..errors import CheckpointError, DeviceError, DTypeError, ShapeError
 from .parameter import Parameter
 
@@ -107,6 +107,34 @@ def _as_buffer(value, name):
     return tensor(value)  # an array or a number: copied, following minitl's dtype rules
 
 
+def _does_not_fit(array, dtype) -> str | None:
+    """Why the values of ``array`` cannot be cast to ``dtype`` unchanged in kind, or None.
+
+    Integers must lie in the target's range (int64 300 would wrap to int8 44); finite
+    floats must stay finite (float32 1e6 would overflow float16 to inf). inf and NaN
+    stay what they are, and rounding to a narrower float is the precision change
+    load_state_dict promises, not an error.
+    """
+    dtype = np.dtype(dtype)
+    if array.size == 0 or array.dtype == dtype:
+        return None
+    xp = backend.get_array_module(array)
+    if dtype.kind in "iu" and array.dtype.kind in "iub":
+        info = np.iinfo(dtype)
+        low, high = int(array.min()), int(array.max())
+        if low < info.min or high > info.max:
+            return (f"values {low}..{high} do not fit {dtype} ({info.min}..{info.max}); "
+                    "they would wrap around")
+    elif dtype.kind == "f" and array.dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            overflow = xp.isfinite(array) & ~xp.isfinite(array.astype(dtype))
+        if bool(overflow.any()):
+            value = float(array[overflow].reshape(-1)[0])
+            return (f"the value {value:g} does not fit {dtype} (largest "
+                    f"{float(np.finfo(dtype).max):g}); it would overflow to inf")
+    return None
+
+
 def _dtype_kind(dtype) -> str:
     """'float', 'int' or the dtype's own name: what load_state_dict will convert between."""
     if np.issubdtype(dtype, np.floating):
@@ -132,7 +160,7 @@ def _parse_to_args(device, dtype):
                 raise DeviceError(f"to(): {device!r} is neither a device ('cpu', 'cuda') "
                                   "nor a dtype") from None
     if dtype is not None:
-        dtype = np.dtype(dtype)
+        dtype = _np_dtype("Module.to", dtype)
         if not np.issubdtype(dtype, np.floating):
             raise DTypeError(f"Module.to casts only to floating dtypes, got {dtype} "
                              "(integer buffers such as num_batches_tracked keep their dtype)")
@@ -493,7 +521,9 @@ class Module:
         """Copy the arrays of ``state_dict`` into this model's existing parameters and buffers
         (cast to each one's dtype, moved to its device; the objects stay the same).
         Precision is converted (a float64 checkpoint loads into a float32 model), but
-        a value of another kind (integers or bools for a float parameter) is refused.
+        a value of another kind (integers or bools for a float parameter) is refused, and
+        so is a value that does not fit the target dtype (an int64 300 into int8, a
+        float 1e6 into float16): it would wrap around or overflow, silently.
 
         Every entry is checked before anything is written, so a failed load leaves the
         model untouched. A shape mismatch always raises :class:`StateDictShapeError`
@@ -524,14 +554,20 @@ class Module:
                 wrong_kind.append(f"  {key}: the state dict holds {array.dtype}, the model "
                                   f"uses {target.dtype}")
                 continue
+            problem = _does_not_fit(array, target.dtype)
+            if problem:
+                wrong_kind.append(f"  {key}: {problem}")
+                continue
             writes.append((target, array))
         if mismatched or wrong_kind or (strict and (missing or unexpected)):
             lines = [f"load_state_dict into {type(self).__name__} failed; nothing was loaded."]
             if mismatched:
                 lines += ["Shape mismatches:", *mismatched]
             if wrong_kind:
-                lines += ["Dtypes the model does not use (floats load into floats, integers "
-                          "into integers; precision is converted, kinds are not):", *wrong_kind]
+                lines += ["Dtypes the model does not use, or values that do not fit its dtypes "
+                          "(floats load into floats, integers into integers; precision is "
+                          "converted, kinds are not, and no value may wrap or overflow):",
+                          *wrong_kind]
             if strict and missing:
                 lines.append("Missing keys (in the model, not in the state dict): "
                              + ", ".join(missing))

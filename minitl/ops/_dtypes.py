@@ -54,6 +54,14 @@ def _check_supported(op_name, dtype):
                          "floating, integer and bool tensors)")
 
 
+def _result(op_name, arrays):
+    """The common dtype of ``arrays``, after checking each one's dtype is supported (a
+    complex operand must not vanish into rule 2's "floating wins")."""
+    for a in arrays:
+        _check_supported(op_name, a.dtype)
+    return result_type(*(a.dtype for a in arrays))
+
+
 def _all_float_alike(arrays):
     """The fast path of every rule: operands that already share one floating dtype."""
     dtype = arrays[0].dtype
@@ -73,8 +81,7 @@ def exact(op_name, *arrays):
     """Operands of exact arithmetic (rule 3), cast to their common dtype; bools alone refused."""
     if _all_float_alike(arrays):
         return arrays
-    dtype = result_type(*(a.dtype for a in arrays))
-    _check_supported(op_name, dtype)
+    dtype = _result(op_name, arrays)
     if dtype.kind == "b":
         raise DTypeError(f"{op_name}: arithmetic on bool tensors is not supported (bools are "
                          "masks); convert with .float() or .long() first")
@@ -86,8 +93,7 @@ def real(op_name, *arrays):
     integers and bools."""
     if _all_float_alike(arrays):
         return arrays
-    dtype = result_type(*(a.dtype for a in arrays))
-    _check_supported(op_name, dtype)
+    dtype = _result(op_name, arrays)
     if dtype.kind != "f":
         dtype = np.dtype(DEFAULT_FLOAT)
     return _cast(arrays, dtype)
@@ -98,8 +104,7 @@ def common(op_name, *arrays):
     dtype; any supported dtype, bool included."""
     if _all_float_alike(arrays):
         return arrays
-    dtype = result_type(*(a.dtype for a in arrays))
-    _check_supported(op_name, dtype)
+    dtype = _result(op_name, arrays)
     return _cast(arrays, dtype)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 
 
 def broadcast_shape(op_name: str, *shapes) -> tuple:
@@ -25,9 +25,12 @@ def normalize_axes(op_name: str, axis, ndim: int) -> tuple:
     As in PyTorch, a 0-d tensor accepts axis 0 and -1 (and reduces nothing)."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = tuple(axis) if isinstance(axis, (tuple, list, range)) else (axis,)
     out = []
     for a in axes:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise ArgumentError(f"{op_name}: axis must be an integer (or a tuple of them), "
+                                f"got {a!r} of type {type(a).__name__}")
         if not -max(ndim, 1) <= a < max(ndim, 1):  # a 0-d tensor has axes 0 and -1
             raise ShapeError(f"{op_name}: axis {a} is out of range for a {ndim}-d tensor")
         out.append(int(a) % max(ndim, 1))

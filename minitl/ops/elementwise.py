@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor, _scalar_dtype, result_type
+from ..autograd import Function, Tensor, _np_dtype, _scalar_dtype, result_type
 from ..errors import ArgumentError, DTypeError
 from ._dtypes import common, exact, real
 from ._util import broadcast_shape
@@ -104,6 +104,11 @@ class Div(Function):
 class Pow(Function):
     """y = aᵇ;  ∂y/∂a = b·aᵇ⁻¹, ∂y/∂b = aᵇ·ln a (needs a > 0 where b requires a gradient).
 
+    Edge cases, as in PyTorch: where b = 0, ∂y/∂a = 0 (a⁰ = 1 for every a; the formula
+    gives 0·0⁻¹ = NaN at a = 0); where a = 0 and b ≥ 0, ∂y/∂b = 0 (0ᵇ is constant 0 for
+    b > 0; the formula gives 0·(−inf) = NaN). At a = 0 with b < 0 (y = inf) and at
+    a < 0 (ln a = NaN) the gradient with respect to b stays inf or NaN.
+
     Integers stay integers (2 ** 3 = 8); a negative integer power of an integer is an
     ArgumentError (use floats), as in PyTorch."""
 
@@ -125,8 +130,12 @@ class Pow(Function):
     def backward(ctx, grad_out):
         a, b, y = ctx.saved
         xp = backend.get_array_module(a)
-        grad_a = grad_out * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
-        grad_b = grad_out * y * xp.log(a) if ctx.needs_input_grad[1] else None
+        grad_a = grad_b = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if ctx.needs_input_grad[0]:
+                grad_a = grad_out * xp.where(b == 0, 0, b * a ** (b - 1))
+            if ctx.needs_input_grad[1]:
+                grad_b = grad_out * xp.where((a == 0) & (b >= 0), 0, y * xp.log(a))
         return grad_a, grad_b
 
 
@@ -302,7 +311,8 @@ class GELU(Function):
     Tanh form (``approximate="tanh"``): y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³),
         ∂y/∂x = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²).
 
-    gelu(−inf) is 0, the limit (the formula alone would give −inf·0 = nan).
+    gelu(−inf) is 0, the limit (the formula alone would give −inf·0 = nan); its
+    gradient at ±inf takes its limits too, 0 and 1.
     """
 
     @staticmethod
@@ -329,10 +339,15 @@ class GELU(Function):
         xp = backend.get_array_module(x)
         if ctx.approximate == "tanh":
             t = ctx.t
-            du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
-            return grad_out * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
-        pdf = xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-        return grad_out * (ctx.cdf + x * pdf)
+            with np.errstate(over="ignore", invalid="ignore"):
+                du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+                slope = 1 - t * t  # 0 at ±inf, where x·slope·du would be inf·0 = NaN
+                tail = xp.where(slope == 0, 0, 0.5 * x * slope * du)
+            return grad_out * (0.5 * (1 + t) + tail)
+        with np.errstate(over="ignore", invalid="ignore"):
+            pdf = xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+            tail = xp.where(pdf == 0, 0, x * pdf)  # 0 at ±inf, where x·pdf is inf·0 = NaN
+        return grad_out * (ctx.cdf + tail)
 
 
 class Clip(Function):
@@ -480,10 +495,7 @@ def astype(x, dtype):
     """x converted to ``dtype``; casting to an integer or bool dtype leaves the graph."""
     if not isinstance(x, Tensor):
         raise ArgumentError(f"astype expects a Tensor, got {type(x).__name__}")
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise DTypeError(f"astype: {dtype!r} is not a dtype") from None
+    dtype = _np_dtype("astype", dtype)
     if x.dtype == dtype:
         return x
     if not np.issubdtype(dtype, np.floating):

@@ -408,8 +408,9 @@ def dropout(x, p=0.5, training=True, rng=None):
     The input must be floating point (DTypeError otherwise). Dropping multiplies by 0,
     so a dropped ±inf or NaN becomes NaN (IEEE's 0·inf, as in PyTorch).
     """
-    if not 0.0 <= p <= 1.0:
-        raise ArgumentError(f"dropout: p must be in [0, 1], got {p}")
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not (
+            0.0 <= p <= 1.0):
+        raise ArgumentError(f"dropout: p must be a number in [0, 1], got {p!r}")
     floating("dropout", "the input", x.data if isinstance(x, Tensor) else np.asarray(x))
     if not training or p == 0.0:
         return x

@@ -6,7 +6,9 @@ reduced axes (``expand_reduced`` restores the axes that ``keepdims=False``
 removed, so the broadcast lines up).
 
 dtypes (see ``_dtypes.py``): sum keeps integers and counts bools, accumulating in
-64 bits as NumPy does (int32 → int64, uint8 → uint64); max and min keep any dtype;
+64 bits as NumPy does (int32 → int64, uint8 → uint64); float16 sums and means
+accumulate in float32 and return float16, as PyTorch does (in float16 alone,
+2048 + 1 rounds back to 2048); max and min keep any dtype;
 mean, var and std are real-valued and return float32 for integer or bool input
 (so ``(pred == y).mean()`` is an accuracy). Empty groups: the sum of nothing is 0,
 the mean of nothing is nan (0/0), while max, min, argmax and argmin of nothing and
@@ -33,6 +35,8 @@ class Sum(Function):
         (x,) = common("sum", x)
         axes = normalize_axes("sum", axis, x.ndim)
         ctx.in_shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
+        if x.dtype == np.float16:  # accumulate wider, return float16 (as PyTorch)
+            return x.sum(axis=axes, keepdims=keepdims, dtype=np.float32).astype(np.float16)
         return x.sum(axis=axes, keepdims=keepdims)
 
     @staticmethod
@@ -51,6 +55,8 @@ class Mean(Function):
         axes = normalize_axes("mean", axis, x.ndim)
         ctx.in_shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
         ctx.count = int(np.prod([x.shape[a] for a in axes]))
+        if x.dtype == np.float16:  # accumulate wider, return float16 (as PyTorch)
+            return x.mean(axis=axes, keepdims=keepdims, dtype=np.float32).astype(np.float16)
         return x.mean(axis=axes, keepdims=keepdims)
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ..backend import get_array_module
+from ..errors import ArgumentError
 from .optimizer import Optimizer, _scale_in_place, _subtract_in_place
 
 __all__ = ["Adam", "AdamW"]
@@ -30,17 +31,22 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        betas = tuple(betas) if isinstance(betas, (tuple, list)) else betas  # checked later
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults)
+
+    #: What ``state[param]`` holds (checked by ``load_state_dict``).
+    state_keys = ("step", "exp_avg", "exp_avg_sq")
 
     def _check_group(self, group):
         super()._check_group(group)
-        beta1, beta2 = group["betas"]
-        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"{type(self).__name__}: invalid betas {group['betas']!r} "
-                             "(each must be in [0, 1))")
-        if not group["eps"] >= 0:
-            raise ValueError(f"{type(self).__name__}: invalid eps {group['eps']!r} (need >= 0)")
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ArgumentError(f"{type(self).__name__}: invalid betas {betas!r} (need a pair "
+                                "(beta1, beta2), each in [0, 1))")
+        for beta in betas:
+            self._check_number(group, "betas", 0.0, 1.0, value=beta)
+        self._check_number(group, "eps", 0.0, math.inf)
 
     def _update(self, param, grad, group, state):
         lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]

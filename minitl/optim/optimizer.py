@@ -57,10 +57,14 @@ must be the same on every run for ``state_dict()`` to mean anything.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable, Mapping
+
+import numpy as np
 
 from ..autograd import Tensor, _is_floating, enable_grad, no_grad
 from ..backend import get_array_module, to_device
+from ..errors import ArgumentError, CheckpointError
 
 __all__ = ["Optimizer", "required"]
 
@@ -195,13 +199,30 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check_group(self, group: dict) -> None:
-        """Validate one group's hyperparameters (subclasses extend it)."""
-        lr = group.get("lr")
-        if lr is not None and not lr >= 0:
-            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr!r} (need >= 0)")
-        wd = group.get("weight_decay", 0.0)
-        if not wd >= 0:
-            raise ValueError(f"{type(self).__name__}: invalid weight_decay {wd!r} (need >= 0)")
+        """Validate one group's hyperparameters (subclasses extend it): each must be a
+        real number (not a string, None or bool) in its range, else an ArgumentError
+        naming it. ``lr`` and ``weight_decay``: finite and >= 0."""
+        self._check_number(group, "lr", 0.0, math.inf)
+        if "weight_decay" in group:
+            self._check_number(group, "weight_decay", 0.0, math.inf)
+
+    def _check_number(self, group: dict, key: str, low: float, high: float,
+                      include_high: bool = False, value=None) -> None:
+        """``group[key]`` (or ``value``) must be a finite real number with low <= it <= high
+        (< high unless ``include_high``)."""
+        value = group.get(key) if value is None else value
+        try:
+            ok = (isinstance(value, (int, float, np.integer, np.floating))
+                  and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+                  and low <= value and (value <= high if include_high else value < high))
+        except OverflowError:  # an int too large for a float
+            ok = False
+        if not ok:
+            upper = (f"<= {high}" if include_high else f"< {high}") if high != math.inf else ""
+            need = f">= {low}" + (f" and {upper}" if upper else "")
+            label = "learning rate (lr)" if key == "lr" else key
+            raise ArgumentError(f"{type(self).__name__}: invalid {label} {value!r} (need a "
+                                f"finite number {need})")
 
     def param_group(self, name: str) -> dict:
         """The group called ``name``: ``opt.param_group("body")["frozen"] = True``."""
@@ -307,31 +328,76 @@ class Optimizer:
         """Restore a ``state_dict()`` taken from an optimizer with the same group layout.
 
         Hyperparameters are taken from the saved groups; state arrays are copied
-        onto each parameter's device and cast to its floating dtype.
+        onto each parameter's device and cast to its floating dtype. Everything is
+        checked before anything changes: a state dict that is not of this shape (keys
+        ``state`` and ``param_groups``), whose groups do not match this optimizer's,
+        whose per-parameter entries are not the ones this optimizer keeps
+        (``state_keys``) or whose arrays do not have their parameter's shape raises
+        a CheckpointError naming what is wrong; a bad hyperparameter, an ArgumentError.
         """
         name = f"{type(self).__name__}.load_state_dict"
+
+        def fail(problem):
+            return CheckpointError(f"{name}: {problem}")
+
+        if not isinstance(state_dict, Mapping):
+            raise fail(f"expected the dict state_dict() returns, got {type(state_dict).__name__}")
+        for key, kind in (("state", Mapping), ("param_groups", list)):
+            if key not in state_dict:
+                raise fail(f"the state dict has no {key!r} entry (keys: {sorted(state_dict)})")
+            if not isinstance(state_dict[key], kind):
+                raise fail(f"{key!r} must be a {kind.__name__}, got "
+                           f"{type(state_dict[key]).__name__}")
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"{name}: the state has {len(saved_groups)} parameter groups, "
-                             f"this optimizer {len(self.param_groups)}")
+            raise fail(f"the state has {len(saved_groups)} parameter groups, "
+                       f"this optimizer {len(self.param_groups)}")
+        by_index, new_groups = {}, []
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
+            if not isinstance(saved, Mapping) or not isinstance(saved.get("params"), list):
+                raise fail(f"group {i} must be a dict with a 'params' list")
             if len(saved["params"]) != len(group["params"]):
-                raise ValueError(f"{name}: group {i} has {len(saved['params'])} parameters "
-                                 f"in the state, {len(group['params'])} in this optimizer")
-        by_index = {}
-        for saved, group in zip(saved_groups, self.param_groups, strict=True):
+                raise fail(f"group {i} has {len(saved['params'])} parameters in the state, "
+                           f"{len(group['params'])} in this optimizer")
+            missing = [k for k in self.defaults if k not in saved]
+            if missing:
+                raise fail(f"group {i} lacks the hyperparameters {missing} "
+                           f"({type(self).__name__} needs {sorted(self.defaults)})")
             for idx, p in zip(saved["params"], group["params"], strict=True):
+                if isinstance(idx, bool) or not isinstance(idx, int) or idx in by_index:
+                    raise fail(f"group {i} names parameter {idx!r}, which is not a new index")
                 by_index[idx] = p
+            new_group = dict(group)
+            new_group.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+            self._check_group(new_group)
+            new_groups.append(new_group)
         new_state = {}
         for idx, entries in state_dict["state"].items():
             if idx not in by_index:
-                raise ValueError(f"{name}: the state names parameter {idx}, which no group holds")
+                raise fail(f"the state names parameter {idx!r}, which no group holds")
             p = by_index[idx]
+            if not isinstance(entries, Mapping):
+                raise fail(f"the state of parameter {idx} must be a dict, got "
+                           f"{type(entries).__name__}")
+            keys = getattr(self, "state_keys", None)
+            if keys is not None and entries and set(entries) != set(keys):
+                raise fail(f"the state of parameter {idx} holds {sorted(entries)}, but "
+                           f"{type(self).__name__} keeps {sorted(keys)} (a state dict of "
+                           "another optimizer?)")
+            for key, value in entries.items():
+                value = value.data if isinstance(value, Tensor) else value
+                if _is_array(value):
+                    if tuple(value.shape) != tuple(p.shape) or not _is_floating(value.dtype):
+                        raise fail(f"state {key!r} of parameter {idx} is {value.dtype} of "
+                                   f"shape {tuple(value.shape)}, but the parameter is "
+                                   f"{p.dtype} of shape {tuple(p.shape)}")
+                elif (isinstance(value, bool) or not isinstance(value, (int, float))
+                      or not math.isfinite(value)):
+                    raise fail(f"state {key!r} of parameter {idx} is {value!r}, not a number "
+                               "or an array")
             new_state[p] = {k: _restore_value(v, p) for k, v in entries.items()}
-        for saved, group in zip(saved_groups, self.param_groups, strict=True):
-            for key, value in saved.items():
-                if key != "params":
-                    group[key] = copy.deepcopy(value)
+        for group, new_group in zip(self.param_groups, new_groups, strict=True):
+            group.update({k: v for k, v in new_group.items() if k != "params"})
         self.state = new_state
 
     def __repr__(self):

@@ -32,10 +32,14 @@ class SGD(Optimizer):
                         weight_decay=weight_decay)
         super().__init__(params, defaults)
 
+    #: What ``state[param]`` holds (checked by ``load_state_dict``).
+    state_keys = ("momentum_buffer",)
+
     def _check_group(self, group):
         super()._check_group(group)
-        if not group["momentum"] >= 0:
-            raise ValueError(f"SGD: invalid momentum {group['momentum']!r} (need >= 0)")
+        # momentum >= 1 never forgets a gradient: the steps grow without bound
+        self._check_number(group, "momentum", 0.0, 1.0)
+        self._check_number(group, "dampening", 0.0, 1.0, include_high=True)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import no_grad, tensor
+from ..errors import ArgumentError
 from ..nn import Module
 from ..nn.functional import cross_entropy
 from ..optim import SGD, Adam, AdamW, clip_grad_norm_
@@ -231,6 +232,10 @@ def train_loop(model: Module, loader, optimizer, *, epochs: int | None = None,
     history = history if history is not None else History()
     if steps is None and epochs is None:
         raise ValueError("train_loop: give epochs or steps")
+    for key, value in (("steps", steps), ("epochs", epochs)):
+        counts = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        if value is not None and not (counts and value >= 0):
+            raise ArgumentError(f"train_loop: {key} must be an integer >= 0, got {value!r}")
     per_epoch = len(loader)
     if per_epoch == 0:
         raise ValueError("train_loop: the loader yields no batches (no data, or drop_last "
