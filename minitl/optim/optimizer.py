@@ -100,6 +100,11 @@ class ParamGroup(dict):
             for p in self.get("params", ()):
                 p.grad = None
 
+    def update(self, *args, **kwargs):
+        """``dict.update`` through ``__setitem__``, so a loaded ``"frozen"`` clears too."""
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
 
 def _as_param_list(params, where: str) -> list:
     """``params`` (one tensor or an iterable of them) as a list, refusing unordered sets."""
