@@ -40,14 +40,19 @@ TUNING_SEED_START = 10_000
 def parse_args(description: str, argv: Sequence[str] | None = None,
                default_seeds: int = 10, quick_seeds: int = 3) -> argparse.Namespace:
     """The interface both experiments accept."""
+    if default_seeds is None:
+        from .protocol import evaluation_seeds
+        default_seeds = evaluation_seeds()
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--seeds", type=int, default=None,
-                   help=f"number of seeds K (default {default_seeds}, {quick_seeds} with --quick)")
+                   help=f"number of seeds K (default {default_seeds}, the pre-registered "
+                        f"number in demos/claims.toml; {quick_seeds} with --quick)")
     p.add_argument("--seed-offset", type=int, default=0,
                    help="first seed S: runs seeds S..S+K-1 (default 0; hyperparameters were "
                         f"tuned on seeds >= {TUNING_SEED_START})")
     p.add_argument("--quick", action="store_true",
-                   help="a small, fast configuration (fewer steps and sizes)")
+                   help="a smoke check with few seeds: runs everything, decides no claim "
+                        "(each reads 'not decided (quick)')")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--out", default=None, help="output folder (default out/<experiment>)")
     p.add_argument("--jobs", type=int, default=default_jobs(),
@@ -143,6 +148,43 @@ class Timer:
         return _Section()
 
 
+# ----------------------------------------------------------------------------- sources
+
+
+def code_fingerprint(*functions) -> str:
+    """A hash of the source code of ``functions``: new code, new zoo entries."""
+    import hashlib
+    import inspect
+
+    text = "".join(inspect.getsource(f) for f in functions)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def zoo_cached(name: str, config: dict, train: Callable, untrained: Callable,
+               metadata: dict | None = None):
+    """A trained source model through the model zoo (``$MINITL_ZOO``).
+
+    ``train()`` returns ``(model, info)``; ``untrained()`` the same architecture without
+    training. The first call with a ``config`` trains and stores the model; later calls
+    build the architecture and load the stored weights (``info["from_zoo"]`` says which).
+    A damaged entry is trained again.
+    """
+    from minitl import zoo
+
+    if zoo.contains(name, config):
+        try:
+            state, meta = zoo.load(name)
+            model = untrained()
+            model.load_state_dict(state)
+            return model, {**meta.get("info", {}), "from_zoo": True}
+        except Exception:  # noqa: BLE001 - any damage: train again below
+            pass
+    model, info = train()
+    zoo.store(name, model.state_dict(), config=config,
+              metadata={**(metadata or {}), "info": info})
+    return model, {**info, "from_zoo": False}
+
+
 # ----------------------------------------------------------------------------- results
 
 
@@ -210,17 +252,22 @@ def summarise(runs: list[dict], key: str = "test_acc") -> dict:
     return out
 
 
-def claim_dict(id_: str, statement: str, passed: bool, estimate=None, ci95=None,
+def claim_dict(id_: str, statement: str, passed: bool | None, estimate=None, ci95=None,
                n_seeds=None, **details) -> dict:
-    """A claim as the results file stores it: the toolkit's Claim plus free-form details."""
+    """A claim as the results file stores it: the toolkit's Claim plus ``details``
+    (``passed`` None: not decided)."""
     ci = None
     if ci95 is not None and all(math.isfinite(c) for c in ci95):
         ci = (float(ci95[0]), float(ci95[1]))
-    d = Claim(id_, statement, bool(passed), None if estimate is None else float(estimate),
-              ci, n_seeds).to_dict()
-    if details:
-        d["details"] = details
+    est = None if estimate is None or not math.isfinite(estimate) else float(estimate)
+    d = Claim(id_, statement, None if passed is None else bool(passed), est, ci,
+              n_seeds).to_dict()
+    d["details"] = details
     return d
+
+
+def verdict_text(passed) -> str:
+    return "not decided (quick)" if passed is None else ("PASS" if passed else "FAIL")
 
 
 def _fmt(v, digits: int = 2) -> str:
@@ -238,7 +285,7 @@ def claims_table(claims: list[dict]) -> str:
     for c in claims:
         ci = c.get("ci95")
         ci_text = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "n/a"
-        lines.append(f"| {c['id']} | {c['statement']} | **{'PASS' if c['passed'] else 'FAIL'}** "
+        lines.append(f"| {c['id']} | {c['statement']} | **{verdict_text(c['passed'])}** "
                      f"| {_fmt(c.get('estimate'))} | {ci_text} | {_fmt(c.get('n_seeds'))} |")
     return "\n".join(lines)
 
@@ -251,8 +298,53 @@ def print_claims(claims: list[dict], stream=None) -> None:
         ci_text = f", 95% CI [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else ""
         est = c.get("estimate")
         est_text = f" estimate {est:+.3g}" if est is not None else ""
-        print(f"claim {c['id']}: {'PASS' if c['passed'] else 'FAIL'} -{est_text}{ci_text} "
-              f"({c.get('n_seeds')} seeds) - {c['statement']}", file=stream)
+        print(f"{c['id']:<32} {verdict_text(c['passed']):<20}{est_text}{ci_text} "
+              f"({c.get('n_seeds')} seeds)", file=stream)
+
+
+def jsonable_cfg(cfg: dict) -> dict:
+    """The configuration with int dictionary keys as strings (JSON)."""
+    return {k: ({str(a): b for a, b in v.items()} if isinstance(v, dict) else v)
+            for k, v in cfg.items()}
+
+
+def summary_table(summary: dict) -> str:
+    """Mean test accuracy per arm and N as a Markdown table."""
+    ns = sorted({int(n) for a in summary.values() for n in a})
+    lines = ["| arm | " + " | ".join(f"N={n}" for n in ns) + " |", "|---|" + "---|" * len(ns)]
+    for arm, by_n in summary.items():
+        cells = [f"{100 * by_n[str(n)]['mean']:.1f}" if str(n) in by_n else "" for n in ns]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def scores_table(scores: list[dict]) -> str:
+    """Transferability scores per source, mean over seeds."""
+    keys = ("logme", "h_score", "label_cka", "probe_accuracy")
+    lines = ["| source | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for src in dict.fromkeys(s["source"] for s in scores):
+        rows = [s for s in scores if s["source"] == src]
+        lines.append(f"| {src} | " + " | ".join(f"{np.mean([r[k] for r in rows]):.3f}"
+                                               for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def adapt_table(adapts: list[dict]) -> str:
+    """What ``adapt`` chose on each seed, and the decisions of the first seed in full."""
+    if not adapts:
+        return "*adapt did not run*"
+    lines = ["| seed | chosen | steps | test acc |", "|---|---|---|---|"]
+    for i, a in enumerate(adapts):
+        lines.append(f"| {a.get('seed', i)} | {a['chosen']} | {a['steps']} | "
+                     f"{100 * a['test_acc']:.1f} |")
+    first = adapts[0]
+    lines += ["", f"Decisions on the first seed (N = {first['n_train']}):", "",
+              "| level | val acc | stability | decision | why |", "|---|---|---|---|---|"]
+    for d in first["decisions"]:
+        acc = "" if d.get("val_acc") is None else f"{d['val_acc']:.3f}"
+        lines.append(f"| {d['level']} | {acc} | {d.get('stability') or ''} | "
+                     f"{d['decision']} | {d['why']} |")
+    return "\n".join(lines)
 
 
 def _json_default(o):
@@ -331,6 +423,66 @@ def plot_mean_curves(ax, curves_by_arm: dict, ylabel: str | None = None) -> None
     ax.legend(fontsize=7)
 
 
+def band(ax, x, per_seed: np.ndarray, colour: str, label: str, **kw) -> None:
+    """Mean over seeds (rows of ``per_seed``) with its 95% t-band, drawn on ``ax``."""
+    per_seed = np.asarray(per_seed, dtype=np.float64)
+    mean = np.nanmean(per_seed, axis=0)
+    lows, highs = [], []
+    for col in per_seed.T:
+        col = col[np.isfinite(col)]
+        if col.size > 1:
+            lo, hi = t_interval(col).ci
+        else:
+            lo = hi = col.mean() if col.size else np.nan
+        lows.append(lo)
+        highs.append(hi)
+    ax.plot(x, mean, color=colour, label=label, lw=1.8, **kw)
+    ax.fill_between(x, lows, highs, color=colour, alpha=0.18, lw=0)
+
+
+def on_grid(curve, grid) -> np.ndarray:
+    """A learning curve ``(steps, values)`` read on ``grid``: the value last measured at or
+    before each grid step (a curve is constant between its evaluations)."""
+    steps, vals = np.asarray(curve[0], float), np.asarray(curve[1], float)
+    idx = np.searchsorted(steps, grid, side="right") - 1
+    out = np.where(idx >= 0, vals[np.clip(idx, 0, None)], np.nan)
+    return out
+
+
+def plot_curve_bands(ax, curves_by_arm: dict, scale: float = 1.0, grid=None) -> None:
+    """``{label: [(steps, values) per seed]}``: every arm on one shared grid of steps
+    (the union of the arms' lengths), mean over seeds with a 95% band."""
+    all_curves = [c for cs in curves_by_arm.values() for c in cs if len(c[0])]
+    if not all_curves:
+        return
+    if grid is None:
+        end = max(max(c[0]) for c in all_curves)
+        grid = np.unique(np.linspace(0, end, 120).astype(int))
+    for i, (label, curves) in enumerate(curves_by_arm.items()):
+        curves = [c for c in curves if len(c[0])]
+        if curves:
+            band(ax, grid, np.stack([on_grid(c, grid) * scale for c in curves]),
+                 f"C{i % 10}", f"{label} ({len(curves)} seeds)")
+    ax.legend(fontsize=7)
+
+
+def plot_update_groups(ax, runs: list[dict], arms: dict) -> None:
+    """Relative update ‖θ_end − θ₀‖/‖θ₀‖ of body (solid) and head (dashed) vs N, per arm,
+    mean over seeds with 95% bands, log scale."""
+    for i, (arm, label) in enumerate(arms.items()):
+        ns = sorted({r["n_train"] for r in runs if r["arm"] == arm})
+        for group, style in (("body", "-"), ("head", "--")):
+            per = [[r["update"][group] for r in runs if r["arm"] == arm and r["n_train"] == n]
+                   for n in ns]
+            k = min(len(p) for p in per) if per else 0
+            if k:
+                band(ax, ns, np.array([p[:k] for p in per]).T, f"C{i}",
+                     f"{label}: {'body g' if group == 'body' else 'head h'}", ls=style)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+
+
 def save_figure(fig, path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -343,6 +495,8 @@ def main(experiment: str, description: str, make_config: Callable, run: Callable
     args = parse_args(description, argv)
     check_device(args.device)
     cfg = make_config(quick=args.quick, smoke=smoke)
+    print(f"{experiment}: seeds {args.seed_offset}..{args.seed_offset + args.seeds - 1}, "
+          f"{args.jobs} processes", file=sys.stderr)
     out = Path(args.out or f"out/{experiment}")
     seeds = seeds_of(args)
     results = run(seeds, cfg, jobs=args.jobs, device=args.device, out=out)
