@@ -48,9 +48,6 @@ from minitl.transfer import (
     derive_seed,
     evaluate,
     extract_features,
-    lp_ft,
-    naive_finetune,
-    relative_update,
     representation_mismatch,
     ridge_probe,
     train_loop,
@@ -223,21 +220,13 @@ def run_recipe(kind: str, source, train, val, n: int, seed: int, hp: dict, cfg: 
                probe_head=None):
     """One arm. ``scratch``/``naive``: every parameter at one rate (from the untrained or a
     pretrained model); ``lpft``: from the converged ridge probe ``probe_head``."""
-    steps = max(1, int(round(hp["steps_frac"] * cfg["steps"][n])))
-    head = probe_head if kind == "lpft" else fresh_head(seed, n)
-    common = dict(seed=cell_seed(seed, n), device=device, batch_size=cfg["batch_size"],
-                  head=head, weight_decay=hp["weight_decay"], monitor=monitor,
-                  eval_every=eval_every or max(1, steps // cfg["evals_per_run"]))
-    if kind in ("scratch", "naive"):
-        res = naive_finetune(source, train, val, steps=steps, lr=hp["lr"], **common)
-    elif kind == "lpft":
-        res = lp_ft(source, train, val, probe_lr=cfg["probe_lr"],
-                    probe_epochs=cfg["probe_epochs"], lr=hp["lr"], steps=steps, **common)
-    else:
+    if kind not in ("scratch", "naive", "lpft"):
         raise ValueError(f"unknown recipe {kind!r}")
-    theta0 = {**{f"body.{k}": v for k, v in source.body.state_dict().items()},
-              **{f"head.{k}": v for k, v in head.state_dict().items()}}
-    return res, relative_update(theta0, res.model.state_dict())
+    steps = max(1, int(round(hp["steps_frac"] * cfg["steps"][n])))
+    return xc.train_arm(kind, source, train, val,
+                        head=probe_head if kind == "lpft" else fresh_head(seed, n),
+                        steps=steps, hp=hp, cfg=cfg, seed=cell_seed(seed, n), device=device,
+                        monitor=monitor, eval_every=eval_every)
 
 
 def arm_setup(arm: str, choices: dict, cfg: dict) -> tuple[str, str, dict]:
@@ -431,13 +420,21 @@ def _monitor_curves(runs, arm, n, key):
             and r["n_train"] == n and f"{key}_curve" in r.get("monitor", {})]
 
 
+#: One colour per arm in every figure.
+COLOURS = {"scratch": "C0", "naive_animals": "C1", "naive_related": "C2",
+           "aggressive_animals": "C3", "aggressive_related": "C4", "lpft_animals": "C5",
+           "fe_animals": "C6"}
+_BY_LABEL = {LABELS[a]: c for a, c in COLOURS.items()}
+
+
 def make_figures(results: dict, out: Path, cfg: dict) -> dict:
     runs = results["runs"]
     n = cfg["monitor_n"]
     figs = {}
     fig, ax = xc.new_figure("Animals → digits: test accuracy vs N (mean over seeds, 95% band)",
-                            "target training digits N", "test accuracy (%)")
+                            "target training digits N", "test accuracy (%)", size=(7.5, 4.8))
     xc.plot_sample_efficiency(ax, runs, list(ARMS), LABELS)
+    ax.set_ylim(50, 100)
     figs["sample_efficiency"] = xc.save_figure(fig, out / "sample_efficiency.png")
 
     fig, axes = xc.new_figure(f"Mismatch E_t = 1 − CKA(features, labels) and its parts "
@@ -445,17 +442,18 @@ def make_figures(results: dict, out: Path, cfg: dict) -> dict:
                               size=(13, 4.4), ncols=2)
     xc.plot_curve_bands(axes[0], {LABELS[a]: _monitor_curves(runs, a, n, "mismatch")
                                   for a in ("naive_animals", "naive_related",
-                                            "aggressive_animals", "lpft_animals")})
+                                            "aggressive_animals", "lpft_animals")},
+                        colours=_BY_LABEL)
     axes[0].set_ylabel("E_t")
     axes[0].set_ylim(0, 1)
     grid = None
-    for i, arm in enumerate(("naive_animals", "naive_related")):
+    for arm in ("naive_animals", "naive_related"):
         for part, style in (("mismatch_useful", "-"), ("mismatch_destructive", "--")):
             curves = [[c[0], np.cumsum(c[1])] for c in _monitor_curves(runs, arm, n, part)]
             if not curves:
                 continue
             grid = np.asarray(curves[0][0]) if grid is None else grid
-            xc.band(axes[1], grid, np.stack([xc.on_grid(c, grid) for c in curves]), f"C{i}",
+            xc.band(axes[1], grid, np.stack([xc.on_grid(c, grid) for c in curves]), COLOURS[arm],
                     f"{LABELS[arm]}: Σ {part.split('_')[1]}", ls=style)
     axes[1].set_ylabel("cumulative part of ΔE (E_t − E₀ = Σdestructive − Σuseful)")
     axes[1].axvline(cfg["claims"]["window"], color="grey", ls=":", lw=1)
@@ -466,27 +464,35 @@ def make_figures(results: dict, out: Path, cfg: dict) -> dict:
                               "optimizer step", "", size=(13, 4.4), ncols=2)
     xc.plot_curve_bands(axes[0], {LABELS[a]: _monitor_curves(runs, a, n, "source_acc")
                                   for a in ("naive_animals", "aggressive_animals",
-                                            "lpft_animals")}, scale=100.0)
+                                            "lpft_animals")}, scale=100.0, colours=_BY_LABEL)
     axes[0].axhline(25, color="grey", ls=":", lw=1, label="chance")
     axes[0].set_ylabel("source (animal) accuracy through the old head (%)")
     axes[0].set_ylim(0, 100)
     xc.plot_curve_bands(axes[1], {LABELS[a]: _monitor_curves(runs, a, n, "cka_target")
-                                  for a in MONITORED})
+                                  for a in MONITORED}, colours=_BY_LABEL)
     axes[1].set_ylabel("CKA to the pretrained features (digits)")
     axes[1].set_ylim(0, 1.02)
     figs["forgetting_drift"] = xc.save_figure(fig, out / "forgetting_drift.png")
 
-    fig, axes = xc.new_figure(f"Instability: validation loss (N = {n}, mean, 95% band) and "
-                              "Δθ per group", "", "", size=(13, 4.4), ncols=2)
-    xc.plot_curve_bands(axes[0], {LABELS[a]: _monitor_curves(runs, a, n, "val_loss")
-                                  for a in ("naive_animals", "naive_related",
-                                            "aggressive_animals")})
+    spec = protocol.claim_spec("animals.unstable")
+    fig, axes = xc.new_figure(f"Instability (N = {n}): seed-to-seed spread of the validation "
+                              "curve, and how far body and head moved", "", "",
+                              size=(13, 4.4), ncols=2)
+    for arm in ("naive_animals", "naive_related", "aggressive_animals", "aggressive_related"):
+        curves = [r["val_curve"] for r in runs if r["arm"] == arm and r["n_train"] == n]
+        if len(curves) > 1:
+            grid = np.asarray(curves[0][0])
+            acc = np.stack([xc.on_grid(c, grid) for c in curves]) * 100.0
+            axes[0].plot(grid, acc.std(axis=0, ddof=1), color=COLOURS[arm], lw=1.8,
+                         label=f"{LABELS[arm]} ({len(curves)} seeds)")
     axes[0].set_xlabel("optimizer step")
-    axes[0].set_ylabel("validation loss")
-    axes[0].set_yscale("log")
+    axes[0].set_ylabel("SD over seeds of validation accuracy (points)")
+    axes[0].set_title(f"pre-registered measure: its mean over the run, "
+                      f"{spec['arm']} vs {spec['control_arm']}", fontsize=8)
+    axes[0].legend(fontsize=7)
     xc.plot_update_groups(axes[1], runs, {"lpft_animals": "LP-FT (safe)",
                                           "naive_animals": "naive",
-                                          "aggressive_animals": "aggressive"})
+                                          "aggressive_animals": "aggressive"}, COLOURS)
     axes[1].set_xlabel("target training digits N")
     axes[1].set_ylabel("‖θ_end − θ₀‖/‖θ₀‖")
     figs["instability_updates"] = xc.save_figure(fig, out / "instability_updates.png")

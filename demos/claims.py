@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from minitl.transfer import paired_difference, spearman, t_interval, tost
+from minitl.transfer import spearman, t_interval, tost
 
 from .experiment_common import claim_dict
 
@@ -80,10 +80,6 @@ def mark_quick(claims: list[dict]) -> list[dict]:
     """A reduced run decides nothing: every claim reads "not decided (quick)"."""
     return [{**c, "passed": None, "details": {**c.get("details", {}),
                                               "not_decided": "quick run"}} for c in claims]
-
-
-def verdict(passed) -> str:
-    return "not decided (quick)" if passed is None else ("PASS" if passed else "FAIL")
 
 
 # ----------------------------------------------------------------------------- parity
@@ -194,11 +190,6 @@ def difference_claim(runs, spec, key="test_acc", scale=100.0) -> dict:
     d = summary(diff_by_seed(by_seed(runs, spec["arm"], spec["n"], key, scale),
                              by_seed(runs, spec["baseline"], spec["n"], key, scale)))
     return d, _lo(d) > spec.get("margin", 0.0)
-
-
-def paired_difference_of(a: dict, b: dict):
-    seeds = sorted(set(a) & set(b))
-    return paired_difference([a[s] for s in seeds], [b[s] for s in seeds]) if seeds else None
 
 
 def _mon(runs, arm, n, key) -> dict[int, float]:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minitl.transfer import Claim, paired_difference, t_interval
+from minitl.transfer import Claim, t_interval
 
 #: Hyperparameters were tuned on seeds from here up; claims use seeds 0..K-1.
 TUNING_SEED_START = 10_000
@@ -185,6 +185,39 @@ def zoo_cached(name: str, config: dict, train: Callable, untrained: Callable,
     return model, {**info, "from_zoo": False}
 
 
+# ----------------------------------------------------------------------------- one arm
+
+
+def train_arm(kind: str, source, train, val, *, head, steps: int, hp: dict, cfg: dict,
+              seed: int, device: str = "cpu", monitor=None, eval_every: int | None = None):
+    """One recipe of :mod:`minitl.transfer` with a known initial head; returns the result
+    and how far body and head moved, ‖θ_end − θ₀‖/‖θ₀‖ per group.
+
+    ``kind``: ``scratch``/``naive`` (every parameter at one rate ``hp["lr"]``; scratch
+    passes the untrained model as ``source``), ``fe`` (frozen body, head at
+    ``hp["lr"]``) or ``lpft`` (probe to convergence at ``cfg["probe_lr"]``, then every
+    parameter at ``hp["lr"]``). ``head`` is the new head every arm of a cell starts from,
+    so its θ₀ is known.
+    """
+    from minitl.transfer import feature_extraction, lp_ft, naive_finetune, relative_update
+
+    common = dict(seed=seed, device=device, batch_size=cfg["batch_size"], head=head,
+                  weight_decay=hp["weight_decay"], monitor=monitor,
+                  eval_every=eval_every or max(1, steps // cfg["evals_per_run"]))
+    if kind in ("scratch", "naive"):
+        res = naive_finetune(source, train, val, steps=steps, lr=hp["lr"], **common)
+    elif kind == "fe":
+        res = feature_extraction(source, train, val, steps=steps, lr=hp["lr"], **common)
+    elif kind == "lpft":
+        res = lp_ft(source, train, val, probe_lr=cfg["probe_lr"],
+                    probe_epochs=cfg["probe_epochs"], lr=hp["lr"], steps=steps, **common)
+    else:
+        raise ValueError(f"unknown recipe {kind!r}")
+    theta0 = {**{f"body.{k}": v for k, v in source.body.state_dict().items()},
+              **{f"head.{k}": v for k, v in head.state_dict().items()}}
+    return res, relative_update(theta0, res.model.state_dict())
+
+
 # ----------------------------------------------------------------------------- results
 
 
@@ -206,35 +239,10 @@ def stratified_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return np.asarray(order, dtype=np.int64)
 
 
-def thin_history(rows: list[dict], keep_every: int) -> list[dict]:
-    """Evaluation rows, plus every ``keep_every``-th training row (monitor curves)."""
-    out = []
-    for r in rows:
-        evaluated = any(k in r for k in ("val_acc", "cka_target", "cka_source", "stability"))
-        if evaluated or r.get("step", 0) % keep_every == 0:
-            out.append(r)
-    return out
-
-
 def values_of(runs: list[dict], arm: str, n: int, key: str = "test_acc") -> dict[int, float]:
     """``{seed: value}`` of one arm at one training-set size."""
     return {r["seed"]: r[key] for r in runs if r["arm"] == arm and r["n_train"] == n
             and r.get(key) is not None}
-
-
-def paired(runs: list[dict], arm_a: str, arm_b: str, n: int, key: str = "test_acc",
-           scale: float = 100.0):
-    """Paired difference (a − b)·scale over the seeds both arms ran, or None."""
-    a, b = values_of(runs, arm_a, n, key), values_of(runs, arm_b, n, key)
-    seeds = sorted(set(a) & set(b))
-    if not seeds:
-        return None
-    return paired_difference([a[s] * scale for s in seeds], [b[s] * scale for s in seeds])
-
-
-def ci_of(diff):
-    """The 95% interval of a PairedDifference as a pair, or None (one seed, or no data)."""
-    return tuple(diff.ci) if diff is not None and diff.n > 1 else None
 
 
 def summarise(runs: list[dict], key: str = "test_acc") -> dict:
@@ -404,54 +412,43 @@ def plot_sample_efficiency(ax, runs: list[dict], arms: Sequence[str], labels=Non
     ax.legend(fontsize=7)
 
 
-def plot_mean_curves(ax, curves_by_arm: dict, ylabel: str | None = None) -> None:
-    """``{arm: [(steps, values), ...]}``: thin lines per seed, a thick mean when aligned."""
-    for i, (arm, curves) in enumerate(curves_by_arm.items()):
-        curves = [c for c in curves if len(c[0])]
-        if not curves:
-            continue
-        colour = f"C{i % 10}"
-        for steps, vals in curves:
-            ax.plot(steps, vals, color=colour, alpha=0.25, lw=0.7)
-        if all(list(c[0]) == list(curves[0][0]) for c in curves):
-            ax.plot(curves[0][0], np.mean([c[1] for c in curves], axis=0), color=colour,
-                    lw=2, label=arm)
-        else:
-            ax.plot([], [], color=colour, lw=2, label=arm)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    ax.legend(fontsize=7)
-
-
 def band(ax, x, per_seed: np.ndarray, colour: str, label: str, **kw) -> None:
     """Mean over seeds (rows of ``per_seed``) with its 95% t-band, drawn on ``ax``."""
     per_seed = np.asarray(per_seed, dtype=np.float64)
-    mean = np.nanmean(per_seed, axis=0)
-    lows, highs = [], []
-    for col in per_seed.T:
+    means, lows, highs = [], [], []
+    for col in per_seed.T:  # seeds whose run has ended (NaN) drop out of later steps
         col = col[np.isfinite(col)]
         if col.size > 1:
-            lo, hi = t_interval(col).ci
+            ti = t_interval(col)
+            means.append(ti.mean)
+            lows.append(ti.ci[0])
+            highs.append(ti.ci[1])
         else:
-            lo = hi = col.mean() if col.size else np.nan
-        lows.append(lo)
-        highs.append(hi)
+            value = col.mean() if col.size else np.nan
+            means.append(value)
+            lows.append(value)
+            highs.append(value)
+    mean = np.asarray(means)
     ax.plot(x, mean, color=colour, label=label, lw=1.8, **kw)
     ax.fill_between(x, lows, highs, color=colour, alpha=0.18, lw=0)
 
 
 def on_grid(curve, grid) -> np.ndarray:
     """A learning curve ``(steps, values)`` read on ``grid``: the value last measured at or
-    before each grid step (a curve is constant between its evaluations)."""
+    before each grid step (a curve is constant between its evaluations); NaN before its
+    first and after its last evaluation (a run that ended is not extrapolated)."""
     steps, vals = np.asarray(curve[0], float), np.asarray(curve[1], float)
+    grid = np.asarray(grid, float)
     idx = np.searchsorted(steps, grid, side="right") - 1
     out = np.where(idx >= 0, vals[np.clip(idx, 0, None)], np.nan)
-    return out
+    return np.where(grid > steps[-1], np.nan, out)
 
 
-def plot_curve_bands(ax, curves_by_arm: dict, scale: float = 1.0, grid=None) -> None:
+def plot_curve_bands(ax, curves_by_arm: dict, scale: float = 1.0, grid=None,
+                     colours: dict | None = None) -> None:
     """``{label: [(steps, values) per seed]}``: every arm on one shared grid of steps
-    (the union of the arms' lengths), mean over seeds with a 95% band."""
+    (the union of the arms' lengths), mean over seeds with a 95% band. ``colours``:
+    ``{label: colour}`` (default: the cycle, in order)."""
     all_curves = [c for cs in curves_by_arm.values() for c in cs if len(c[0])]
     if not all_curves:
         return
@@ -462,11 +459,11 @@ def plot_curve_bands(ax, curves_by_arm: dict, scale: float = 1.0, grid=None) -> 
         curves = [c for c in curves if len(c[0])]
         if curves:
             band(ax, grid, np.stack([on_grid(c, grid) * scale for c in curves]),
-                 f"C{i % 10}", f"{label} ({len(curves)} seeds)")
+                 (colours or {}).get(label, f"C{i % 10}"), f"{label} ({len(curves)} seeds)")
     ax.legend(fontsize=7)
 
 
-def plot_update_groups(ax, runs: list[dict], arms: dict) -> None:
+def plot_update_groups(ax, runs: list[dict], arms: dict, colours: dict | None = None) -> None:
     """Relative update ‖θ_end − θ₀‖/‖θ₀‖ of body (solid) and head (dashed) vs N, per arm,
     mean over seeds with 95% bands, log scale."""
     for i, (arm, label) in enumerate(arms.items()):
@@ -476,7 +473,8 @@ def plot_update_groups(ax, runs: list[dict], arms: dict) -> None:
                    for n in ns]
             k = min(len(p) for p in per) if per else 0
             if k:
-                band(ax, ns, np.array([p[:k] for p in per]).T, f"C{i}",
+                band(ax, ns, np.array([p[:k] for p in per]).T,
+                     (colours or {}).get(arm, f"C{i}"),
                      f"{label}: {'body g' if group == 'body' else 'head h'}", ls=style)
     ax.set_xscale("log")
     ax.set_yscale("log")

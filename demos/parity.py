@@ -46,10 +46,6 @@ from minitl.transfer import (
     derive_seed,
     evaluate,
     extract_features,
-    feature_extraction,
-    lp_ft,
-    naive_finetune,
-    relative_update,
     steps_to_reach,
     transferability,
 )
@@ -259,24 +255,11 @@ def run_recipe(kind: str, source: BodyHead, train, val, n: int, seed: int, hp: d
     """One arm: ``kind`` in scratch / naive / fe / lpft with hyperparameters ``hp``
     (``lr``, ``weight_decay``, ``steps_frac``). Scratch and naive are the same recipe
     (every parameter trained at one rate), from the untrained or a pretrained model."""
-    head = fresh_head(source, seed, n)
     budget = cfg["fe_steps"] if kind == "fe" else cfg["steps"][n]
     steps = max(1, int(round(hp["steps_frac"] * budget)))
-    common = dict(seed=cell_seed(seed, n), device=device, batch_size=cfg["batch_size"],
-                  head=head, weight_decay=hp["weight_decay"],
-                  eval_every=eval_every or max(1, steps // cfg["evals_per_run"]))
-    if kind in ("scratch", "naive"):
-        res = naive_finetune(source, train, val, steps=steps, lr=hp["lr"], **common)
-    elif kind == "fe":
-        res = feature_extraction(source, train, val, steps=steps, lr=hp["lr"], **common)
-    elif kind == "lpft":
-        res = lp_ft(source, train, val, probe_lr=cfg["probe_lr"],
-                    probe_epochs=cfg["probe_epochs"], lr=hp["lr"], steps=steps, **common)
-    else:
-        raise ValueError(f"unknown recipe {kind!r}")
-    theta0 = {**{f"body.{k}": v for k, v in source.body.state_dict().items()},
-              **{f"head.{k}": v for k, v in head.state_dict().items()}}
-    return res, relative_update(theta0, res.model.state_dict())
+    return xc.train_arm(kind, source, train, val, head=fresh_head(source, seed, n),
+                        steps=steps, hp=hp, cfg=cfg, seed=cell_seed(seed, n), device=device,
+                        eval_every=eval_every)
 
 
 #: (arm, recipe kind, source task); the source's architecture is the arm's tuned one.
@@ -464,9 +447,9 @@ def make_figures(results: dict, out: Path, cfg: dict) -> dict:
     figs["sample_efficiency"] = xc.save_figure(fig, out / "sample_efficiency.png")
 
     n = cfg["reach_n"]
-    fig, ax = xc.new_figure(f"Learning curves at N = {n}: validation accuracy vs optimizer "
-                            "step (all steps counted; mean, 95% band)", "optimizer step",
-                            "validation accuracy (%)")
+    fig, ax = xc.new_figure(f"Learning curves at N = {n} (mean over seeds, 95% band;\n"
+                            "every optimizer step counted, LP-FT's probe included)",
+                            "optimizer step", "validation accuracy (%)", size=(7.5, 4.6))
     xc.plot_curve_bands(ax, {LABELS[a]: [r["val_curve"] for r in runs
                                          if r["arm"] == a and r["n_train"] == n]
                              for a in ("scratch", "lpft_thermometer")}, scale=100.0)
