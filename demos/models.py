@@ -5,10 +5,9 @@ linear ``head`` (the decision h). The toolkit's recipes copy the body and attach
 head for the target task, so a source model and a target model differ only in the head.
 
 Why MLPs and not CNNs: on this machine class a minitl MLP step over a batch of 32
-glyph pairs costs about 1 ms, a small CNN 15-40 ms (measured in the tuning notes of
-``demos/parity.py``); the experiments run about a thousand trainings each, so only the
-MLPs fit the 15-minute budget. The first layer of an MLP still has "filters": each
-hidden unit's 28 × 28 weight image, which the animal experiment draws.
+glyph pairs costs about 1 ms, a small CNN 15-40 ms (measured while designing the
+experiments); ``make demo`` runs several hundred trainings in a few minutes on two
+cores, which only the MLPs allow.
 
 Parity experiment (``demos/parity.py``)
     * :class:`SharedSlots` + :func:`glyph_encoder`: ONE encoder applied to the tens glyph
@@ -109,8 +108,8 @@ def whiten_(layer: nn.Linear, features: np.ndarray, eps: float = 1e-6) -> dict:
     it is given. In the raw coordinates of a thermometer code, neighbouring digits are
     close and one direction (the digit's size) dominates, so a few-shot head interpolates
     between seen digits and leans on the dominant direction of the irrelevant slot. In
-    whitened coordinates every direction the code uses counts the same (SCIENCE.md, the
-    parity prototype; the tuning notes of parity.py measure the difference).
+    whitened coordinates every direction the code uses counts the same (whether it helps
+    is left to the search: ``make tune`` tries every arm with and without it).
     """
     z = np.asarray(features, dtype=np.float64)
     mu = z.mean(axis=0)
