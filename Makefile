@@ -58,9 +58,11 @@ demo-animals: $(STAMP)
 demos: demo
 
 # The hyperparameter search (seeds >= 10000 only), the same grid for every arm; writes
-# demos/tuning/*.json, which the experiments read.
+# demos/tuning/*.json, which the experiments read. TUNE_ARGS passes options, e.g.
+# `make tune TUNE_ARGS="--scheduler tcp://HOST:8786"` (docs/CLUSTER.md).
+TUNE_ARGS ?=
 tune: $(STAMP)
-	$(PY) -m demos.tune
+	$(PY) -m demos.tune $(TUNE_ARGS)
 
 # The README's results section and figures, from the run `make demo` wrote; with
 # REPLICATION=out/offset3000 (a second block) its verdicts stand beside the first.
