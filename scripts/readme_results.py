@@ -54,17 +54,20 @@ def _block(results: dict) -> str:
 
 
 def claims_table(claims: list[dict], replication: dict | None = None,
-                 block: str = "", other_block: str = "") -> list[str]:
+                 block: str = "", other_block: str = "", statements: bool = True) -> list[str]:
     other = {c["id"]: c for c in (replication or {}).get("claims", [])}
     head = f"| id | claim | {block or 'result'} | estimate | 95% CI | seeds |"
     rule = "|---|---|---|---:|---|---:|"
+    if not statements:  # the sentences stand in the table above
+        head, rule = head.replace("| claim ", "", 1), rule.replace("---|", "", 1)
     if replication:
         head += f" {other_block} | estimate | 95% CI |"
         rule += "---|---:|---|"
     lines = [head, rule]
     for claim in claims:
         statement = str(claim.get("statement", "")).replace("|", "\\|")
-        row = (f"| {claim.get('id')} | {statement} | {_verdict(claim.get('passed'))} | "
+        row = (f"| {claim.get('id')} | {statement + ' | ' if statements else ''}"
+               f"{_verdict(claim.get('passed'))} | "
                f"{_number(claim.get('estimate'))} | {_interval(claim.get('ci95'))} | "
                f"{_number(claim.get('n_seeds'))} |")
         if replication:
@@ -100,6 +103,18 @@ def side_by_side(blocks: list[tuple[str, dict | None]]) -> list[str]:
     return lines
 
 
+def accuracy_table(results: dict) -> list[str]:
+    """Mean test accuracy (%) of every arm at every N, from the results' summary."""
+    summary = results.get("summary", {})
+    ns = sorted({int(n) for by_n in summary.values() for n in by_n})
+    lines = ["| arm | " + " | ".join(f"N = {n}" for n in ns) + " |",
+             "|---|" + "---:|" * len(ns)]
+    for arm, by_n in summary.items():
+        cells = [f"{100 * by_n[str(n)]['mean']:.1f}" if str(n) in by_n else "" for n in ns]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def real_section(glyph: Path, real: Path, prefix: str,
                  glyph_rep: Path | None, real_rep: Path | None) -> list[str]:
     """The verdicts on glyph and real digits side by side, then the real runs' details."""
@@ -113,13 +128,20 @@ def real_section(glyph: Path, real: Path, prefix: str,
              "Verdict (estimate) of every claim on glyph digits and on scikit-learn's real "
              "digits, same claims, thresholds and tuned hyperparameters:", ""]
     lines += side_by_side(blocks)
+    lines += ["", f"Mean test accuracy (%) per arm on real digits, {_block(blocks[2][1])} "
+              "(`lpft_glyphsource`: the thermometer source pretrained on glyph numbers; no "
+              "claim reads it):" if prefix == "parity" else
+              f"Mean test accuracy (%) per arm on real digits, {_block(blocks[2][1])}:", ""]
+    lines += accuracy_table(blocks[2][1])
     lines.append("")
-    return lines + experiment_section("Real digits: every claim", real, f"real_{prefix}",
-                                      real_rep, level="####")
+    return lines + experiment_section("Real digits: estimates and intervals", real,
+                                      f"real_{prefix}", real_rep, level="####",
+                                      statements=False)
 
 
 def experiment_section(title: str, folder: Path, prefix: str,
-                       replication: Path | None = None, level: str = "###") -> list[str]:
+                       replication: Path | None = None, level: str = "###",
+                       statements: bool = True) -> list[str]:
     results_file = folder / "results.json"
     if not results_file.exists():
         return [f"{level} {title}", "", f"*No results yet: `{results_file}` is missing; run "
@@ -140,7 +162,7 @@ def experiment_section(title: str, folder: Path, prefix: str,
     if replication is not None and (replication / "results.json").exists():
         other = json.loads((replication / "results.json").read_text())
     lines += claims_table(results.get("claims", []), other, _block(results),
-                          _block(other) if other else "")
+                          _block(other) if other else "", statements)
     lines.append("")
     for png in sorted(folder.glob("*.png")):
         target = FIGURES / f"{prefix}_{png.name}"
