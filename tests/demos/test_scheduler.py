@@ -179,3 +179,20 @@ def test_parity_on_a_local_cluster_gives_the_default_claims(tmp_path, nothing_le
     strip = ("seconds", "timings")
     assert [{k: v for k, v in r.items() if k not in strip} for r in local["runs"]] == \
         [{k: v for k, v in r.items() if k not in strip} for r in default["runs"]]
+
+
+def test_tune_hands_its_scheduler_to_the_search(monkeypatch):
+    from demos import tune
+
+    seen = []
+
+    def fake_tune(module, jobs, seeds=tune.TUNING_SEEDS, scheduler=None):
+        seen.append((module.EXPERIMENT, scheduler))
+        return {"log": [], "seconds": 0.0, "choices": {}}
+
+    monkeypatch.setattr(tune, "tune", fake_tune)
+    monkeypatch.setattr(tune.xc, "write_json", lambda path, data: None)
+    tune.main(["--scheduler", "tcp://10.0.0.5:8786"])
+    assert seen == [("parity", "tcp://10.0.0.5:8786"), ("animals_digits", "tcp://10.0.0.5:8786")]
+    tune.main(["--experiment", "parity"])
+    assert seen[-1] == ("parity", None)
