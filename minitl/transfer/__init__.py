@@ -20,7 +20,8 @@ After training, *did it work?*
 Files, one job each: ``model.py`` (BodyHead, split, copies, blocks), ``loop.py``
 (train_loop, History, evaluation, features), ``divergence.py`` (NaN diagnosis),
 ``monitor.py`` + ``thresholds.py``, ``reinit.py`` (fresh and matched-norm weights),
-``recipes.py``, ``adapt.py``, ``transferability.py``, ``checklist.py`` + ``figures.py``,
+``recipes.py``, ``adapt.py``, ``depth.py`` (how many layers to freeze),
+``transferability.py``, ``checklist.py`` + ``figures.py``,
 ``metrics.py``, ``mismatch.py`` (how E moves: useful vs destructive; Δθ per group),
 ``stats.py``.
 """
@@ -28,6 +29,7 @@ Files, one job each: ``model.py`` (BodyHead, split, copies, blocks), ``loop.py``
 from . import thresholds
 from .adapt import MIN_GAIN, NOISE_Z, SCRATCH_MARGIN, AdaptResult, adapt, required_gain
 from .checklist import ChecklistReport, checklist_report
+from .depth import recommended_freeze_depth
 from .divergence import check_finite, first_nonfinite
 from .loop import (
     History,
@@ -96,7 +98,7 @@ __all__ = [
     "check_finite", "checklist_report", "copy_module", "default_head", "derive_seed", "evaluate",
     "evaluating", "extract_features", "feature_extraction", "feature_shape", "first_nonfinite",
     "h_score", "label_cka", "leep", "linear_cka", "logme", "lp_ft", "make_optimizer",
-    "match_weight_norms", "matched_norm_init", "mismatch_decomposition",
+    "match_weight_norms", "matched_norm_init", "recommended_freeze_depth", "mismatch_decomposition",
     "mismatch_gradient", "naive_finetune", "named_blocks",
     "negative_transfer_gap", "normal_quantile", "paired_difference", "reinitialize",
     "relative_update",

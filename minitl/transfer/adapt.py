@@ -114,7 +114,8 @@ def adapt(source, train, val, *, head=None, num_classes=None, blocks=None,
           compare_scratch: bool = False, scratch_margin: float = SCRATCH_MARGIN,
           scratch_lr: float = 1e-3, source_probe=None, batch_size: int = 32,
           optimizer: str = "adam", seed: int = 0, device: str = "cpu",
-          monitor: StabilityMonitor | None = None, split_at: int = -1) -> AdaptResult:
+          monitor: StabilityMonitor | None = None, split_at: int = -1,
+          freeze_depth: int | None = None) -> AdaptResult:
     """Adapt ``source`` to the target task only as far as validation evidence supports.
 
     ``train``/``val`` are ``(inputs, labels)``; validation data is required, since every
@@ -122,7 +123,10 @@ def adapt(source, train, val, *, head=None, num_classes=None, blocks=None,
     convergence on cached features), ``lr``/``decay``/``epochs_per_level`` each
     unfreezing level (head at ``lr``, the k-th block below at ``lr·decay^k``).
     ``source_probe`` (source inputs and labels) adds forgetting to the stability
-    verdict. ``max_levels`` caps how many blocks may be unfrozen. See the module
+    verdict. ``max_levels`` caps how many blocks may be unfrozen. ``freeze_depth`` n
+    keeps the first n blocks of the body (input side) frozen whatever the evidence, so at
+    most ``len(blocks) - n`` are tried; take n from a layer-transfer curve with
+    :func:`~minitl.transfer.recommended_freeze_depth`. See the module
     docstring for the rules; ``required_gain`` for what counts as an improvement.
 
     Protects: the pretrained body, which changes only when a measured gain pays for it.
@@ -160,7 +164,14 @@ def adapt(source, train, val, *, head=None, num_classes=None, blocks=None,
     best = {"level": "feature_extraction", "acc": history.last("val_acc"),
             "state": model.state_dict(), "trainable": []}
     named = _resolve_blocks(model.body, blocks)
-    order = list(reversed(named))[: max_levels if max_levels is not None else len(named)]
+    limit = len(named) if max_levels is None else max_levels
+    if freeze_depth is not None:
+        if isinstance(freeze_depth, bool) or int(freeze_depth) != freeze_depth \
+                or not 0 <= freeze_depth <= len(named):
+            raise ValueError(f"adapt: freeze_depth must be an integer in 0..{len(named)} "
+                             f"(the body has {len(named)} blocks), got {freeze_depth!r}")
+        limit = min(limit, len(named) - int(freeze_depth))
+    order = list(reversed(named))[:limit]
     if best["acc"] >= 1.0 or not order:
         why = ("validation accuracy is already 1.0 with frozen features: unfreezing has "
                "nothing left to gain" if best["acc"] >= 1.0 else "no body blocks to unfreeze")
