@@ -60,7 +60,7 @@ DEPTH = 4  # hidden layers L
 WIDTH = 64
 SIZE = 16  # images are SIZE x SIZE, flattened
 FULL_PER_CLASS = 100  # target (and source) examples per class, the "full" size
-FEW_PER_CLASS = (5, 20)  # the target-size axis
+FEW_PER_CLASS = (5,)  # the target-size axis: few examples per class, beside the full 100
 VAL_PER_CLASS = 30
 TEST_PER_CLASS = 100  # glyphs; the real digits use their whole (smaller) test split
 BATCH = 32
@@ -318,12 +318,17 @@ def few_samples(runs, spec) -> dict:
 
 
 def choose_depth(runs, choices, spec) -> dict:
+    """adapt(freeze_depth=d*) kept the first d* layers and is not below scratch by more
+    than ``delta`` points (TOST upper test on scratch − adapt)."""
     n_train = spec["per_class"] * 5
     rec = _pts(xc.values_of(runs, "recommended", n_train))
     scratch = _pts(xc.values_of(runs, "scratch", n_train))
-    d = summary(diff_by_seed(rec, scratch))
-    kept = all(c["frozen_layers_unchanged"] for c in choices)
-    return record(spec, _lo(d) > 0 and kept, d, units="adapt(freeze_depth=d*) − scratch, points",
+    d = diff_by_seed(rec, scratch)
+    eq = tost([-v for v in d.values()], spec["delta"]) if len(d) > 1 else None
+    kept = bool(choices) and all(c["frozen_layers_unchanged"] for c in choices)
+    ok = kept and eq is not None and eq.not_above
+    return record(spec, ok, summary(d), units="adapt(freeze_depth=d*) − scratch, points",
+                  no_worse_than_scratch=eq.to_dict() if eq else None,
                   recommended_depth={c["seed"]: c["depth"] for c in choices},
                   frozen_layers_unchanged=kept,
                   adapt_chose={c["seed"]: c["adapt_chose"] for c in choices})
@@ -431,7 +436,7 @@ def load_hp(digits: str) -> dict:
 
 
 #: Used by --tune only, before claims.toml had a [layers] section.
-PROVISIONAL_CHOOSE_DEPTH = {"margin": 2.0, "per_class": 5, "epochs_per_level": 40}
+PROVISIONAL_CHOOSE_DEPTH = {"margin": 2.0, "per_class": 5, "epochs_per_level": 100}
 
 
 def config(digits: str, quick: bool, copied_lr_scale: float = 1.0, hp=None,
@@ -453,7 +458,7 @@ def run(seeds, cfg, jobs: int) -> dict:
     if cfg["quick"]:
         claims = mark_quick(claims)
     full_n = next(r["n_train"] for r in runs if r["arm"] == "baseB")
-    return {"experiment": EXPERIMENT, "digits": cfg["digits"], "seeds": list(seeds),
+    return {"experiment": EXPERIMENT, "digits": cfg["digits"], "seeds": list(seeds), "jobs": jobs,
             "config": cfg, "full_n": full_n, "claims": claims, "runs": runs,
             "choices": choices, "summary": xc.summarise(runs),
             "classes": {p["seed"]: p["classes"] for p in per_seed},
@@ -497,6 +502,8 @@ def parse(argv=None):
     p.add_argument("--seed-offset", type=int, default=0)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default=None)
+    p.add_argument("--device", choices=("cpu",), default="cpu",
+                   help="this experiment's MLPs are small: it runs on the CPU only")
     p.add_argument("--jobs", type=int, default=xc.default_jobs())
     p.add_argument("--copied-lr-scale", type=float, default=1.0,
                    help="learning rate of the copied layers in the + arms, as a multiple "
