@@ -289,9 +289,11 @@ def within_base(runs, spec, arm_fmt) -> dict:
                 worst is None or per_n[str(n)]["mean"] > per_n[str(worst)]["mean"]):
             worst = n
     stat = per_n[str(worst)] if worst else None
-    return record(spec, ok, stat, units="base B − arm, points", loss_by_depth=per_n,
-                  largest_loss_at_depth=worst,
-                  dip_in_middle=bool(worst and 1 < worst < DEPTH))
+    # a dip in the middle: the largest loss is at an inner depth and is a real loss
+    dip = bool(worst and 1 < worst < DEPTH and stat.get("ci95") and stat["ci95"][0] > 0)
+    return record(spec, ok, stat, units="base B − arm at the depth of the largest loss, "
+                  "points", loss_by_depth=per_n, largest_loss_at_depth=worst,
+                  dip_in_middle=dip)
 
 
 def general_to_specific(runs, spec) -> dict:

@@ -6,6 +6,8 @@ stays bit-identical through training, and the layers above n (and the head) come
 the fresh initialisation, not from the base.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -140,3 +142,26 @@ def test_few_samples_picks_the_depth_on_validation_not_on_test():
                                       "n_train": 25})
     assert set(claim["details"]["chosen_depth"].values()) == {1}
     assert claim["passed"] and claim["estimate"] == pytest.approx(5.45)
+
+
+# ------------------------------------------------------------------ end to end, tiny
+
+
+def test_a_tiny_run_decides_every_pre_registered_claim_and_draws_both_figures(tmp_path):
+    from demos import protocol
+
+    spec = layers._spec("choose_depth")
+    cfg = layers.config("glyph", True, hp={"lr": 1e-3, "steps": 3},
+                        choose={**spec, "epochs_per_level": 1})
+    res = layers.run([0, 1], cfg, jobs=1)
+    assert [c["id"] for c in res["claims"]] == protocol.claim_ids("layers")
+    assert all(c["passed"] is None for c in res["claims"])  # quick: nothing decided
+    arms = {(r["arm"], r["n_train"]) for r in res["runs"]}
+    full, few = res["full_n"], 5 * layers.FEW_PER_CLASS[0]
+    for n in range(1, DEPTH + 1):
+        assert {(f"B{n}B", full), (f"B{n}B+", full), (f"A{n}B", few), (f"A{n}B+", few)} <= arms
+    assert {("baseB", full), ("scratch", few), ("recommended", few)} <= arms
+    assert all(c["frozen_layers_unchanged"] for c in res["choices"])
+    paths = layers.figures({"glyph": res, "real": res}, tmp_path)
+    assert all(Path(p).stat().st_size > 0 for p in paths)
+    assert "layers.choose_depth" in layers.report(res)
