@@ -19,12 +19,13 @@ digits into two halves of five (``class_split``), its own data, initialisations 
 order; at a given seed and depth every arm starts from the same re-initialised upper
 layers and sees the same batches, so arms are compared seed by seed (paired).
 
-The target-size axis repeats AnB and AnB+ with only a few target examples per class, next
-to a network trained from scratch on the same few examples; BnB is left out there (base B
-saw all of B). Finally ``layers.choose_depth`` reads the recommended freeze depth off the
-full-size validation curve (:func:`minitl.transfer.recommended_freeze_depth`), before the
-few-example target is trained, and hands it to :func:`minitl.transfer.adapt` as
-``freeze_depth``.
+Base B is the scratch baseline at the full target size (the same network trained on B
+alone). The target-size axis repeats AnB and AnB+ with only a few target examples per
+class, next to a network trained from scratch on the same few examples; BnB is left out
+there (base B saw all of B). Finally ``layers.choose_depth`` reads the recommended
+freeze depth off the full-size validation curve
+(:func:`minitl.transfer.recommended_freeze_depth`), before the few-example target is
+trained, and hands it to :func:`minitl.transfer.adapt` as ``freeze_depth``.
 
 Freezing is the parameter's flag (``Module.freeze()`` on the copied Linear layers); the
 optimizer has two named parameter groups, ``copied`` and ``new``, so the copied layers
