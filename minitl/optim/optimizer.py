@@ -100,6 +100,10 @@ class ParamGroup(dict):
             for p in self.get("params", ()):
                 p.grad = None
 
+    def update(self, *args, **kwargs):
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value  # through __setitem__, so loading a frozen flag freezes too
+
 
 def _as_param_list(params, where: str) -> list:
     """``params`` (one tensor or an iterable of them) as a list, refusing unordered sets."""
