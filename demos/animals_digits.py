@@ -28,7 +28,7 @@ TUNING NOTES (seeds 10000-10019 only; the claims use seeds 0..K-1).
 * Converged probe. The toolkit's feature_extraction (Adam on cached features, 100
   epochs) is not converged on raw ReLU animal features: 45.8/64.5/78.5 at
   N = 100/300/1000, *below* random features (74.6/84.8/91.3), the backwards ranking
-  SCIENCE.md warns about. The closed-form ridge probe on standardised features ranks
+  docs/SCIENCE.md warns about. The closed-form ridge probe on standardised features ranks
   them right, but its best penalty differs (animal features ~1e-3..0.1, random ones
   ~100), so the penalty is picked per run on the validation set from 1e-3..1e3.
 * Body width. With 784-256-128 random features were as good as animal ones at N = 100
@@ -211,7 +211,7 @@ def ridge_features_arm(body, train, val, test, cfg: dict) -> dict:
     and a closed-form ridge regression on one-hot labels (the toolkit's ``ridge_probe``).
 
     A probe trained by SGD for a fixed budget is not converged on these features and
-    ranked the animal and the random features backwards on tuning seeds (SCIENCE.md,
+    ranked the animal and the random features backwards on tuning seeds (docs/SCIENCE.md,
     "Linear probe"); the closed form has no budget. The ridge penalty is picked on the
     validation set for each run: the best penalty differs between feature sets (small for
     the animal features, large for random ones), so one fixed value would favour one.

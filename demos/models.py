@@ -110,7 +110,7 @@ def whiten_(layer: nn.Linear, features: np.ndarray, eps: float = 1e-6) -> dict:
     it is given. In the raw coordinates of a thermometer code, neighbouring digits are
     close and one direction (the digit's size) dominates, so a few-shot head interpolates
     between seen digits and leans on the dominant direction of the irrelevant slot. In
-    whitened coordinates every direction the code uses counts the same (SCIENCE.md, the
+    whitened coordinates every direction the code uses counts the same (docs/SCIENCE.md, the
     parity prototype; the tuning notes of parity.py measure the difference).
     """
     z = np.asarray(features, dtype=np.float64)

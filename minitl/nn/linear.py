@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import guards
 from ..errors import ShapeError
-from ..ops._util import normalize_axes
 from ..ops.nn import linear
 from ..ops.shape import flatten
 from . import init
@@ -88,7 +88,7 @@ class Flatten(Module):
     def forward(self, x):
         shape = tuple(input_array(x).shape)
         try:
-            start, end = (normalize_axes("Flatten", (d,), len(shape))
+            start, end = (guards.axes("Flatten", (d,), len(shape))
                           for d in (self.start_dim, self.end_dim))
         except ShapeError:
             start = end = ()
