@@ -10,9 +10,10 @@ from . import backend, checkpoint, errors, fast, nn, ops, optim, tensor_methods,
 from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad
 from .checkpoint import load, load_metadata, save
 from .creation import arange, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
-from .fast import conv as _fast_conv  # noqa: F401 - importing it registers the fast twins
 from .ops import *  # noqa: F403 - the op functions: minitl.exp, minitl.matmul, ...
 from .ops import __all__ as _ops_all
+
+fast.load()  # the fast versions of a few ops register themselves (minitl/fast/)
 
 __version__ = "0.1.0"
 

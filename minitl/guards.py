@@ -300,6 +300,20 @@ def axis(op_name: str, axis, ndim: int) -> int:
     return (axes(op_name, (axis,), ndim) or (0,))[0]
 
 
+def swapped_axes(op_name, dim0, dim1, ndim):
+    """The permutation that swaps two axes (None for both: reverse them all; a 0-d tensor
+    has axes 0 and -1 and nothing to swap, PyTorch's rule)."""
+    if dim0 is None and dim1 is None:
+        return None
+    if dim0 is None or dim1 is None:
+        raise ArgumentError(f"{op_name}: give two axes to swap, or none to reverse all axes")
+    dim0, dim1 = axis(op_name, dim0, ndim), axis(op_name, dim1, ndim)
+    order = list(range(ndim))
+    if ndim:
+        order[dim0], order[dim1] = order[dim1], order[dim0]
+    return tuple(order)
+
+
 def nonempty_axes(op_name, axis_, shape) -> tuple:
     """The axes of a max or min: none of them may be empty (there is no max of nothing)."""
     found = axes(op_name, axis_, len(shape))
@@ -404,14 +418,15 @@ def as_tensor(op_name, x):
 
 def loss_operands(op_name, prediction, target, reduction_):
     """An elementwise loss's floating prediction and its target, as tensors of one shape
-    (broadcasting there is usually a bug), and a valid reduction."""
+    (broadcasting there is usually a bug; a bool or integer target takes the
+    prediction's dtype), and a valid reduction."""
     prediction, target = as_tensor(op_name, prediction), as_tensor(op_name, target)
     if prediction.shape != target.shape:
         raise ShapeError(f"{op_name}: input of shape {prediction.shape} and target of shape "
                          f"{target.shape} must match (broadcasting here is usually a bug)")
     reduction(op_name, reduction_)
     floating(op_name, ("the input", prediction.data))
-    return prediction, target
+    return prediction, target_like(target, prediction)
 
 
 def matmul(a, b):

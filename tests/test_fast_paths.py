@@ -11,8 +11,10 @@ import minitl as mt
 import minitl.nn.functional as F
 from minitl import fast
 from minitl.fast import conv as fast_conv
+from minitl.fast import losses as fast_losses
 from minitl.ops import conv as plain_conv
-from minitl.testing import arrays, gradcheck
+from minitl.ops import nn as plain_nn
+from minitl.testing import arrays, gradcheck, shapes
 
 
 def _values_and_grads(op, arrays_, upstream, **params):
@@ -39,7 +41,8 @@ def test_every_fast_path_replaces_a_plain_op_of_the_same_name():
     assert fast.select(plain_conv.Conv2d) is (fast_conv.Conv2d if fast.enabled()
                                               else plain_conv.Conv2d)
     for plain, faster in fast._versions.items():
-        assert plain.__name__ == faster.__name__ and plain is not faster
+        assert plain is not faster
+        assert plain.__name__ == faster.__name__ or plain.__name__ == f"{faster.__name__}_composite"
 
 
 @given(case=conv_case(), seed=st.integers(0, 2**16))
@@ -59,6 +62,23 @@ def test_fast_max_pool2d_matches_the_plain_one(device, data):
     _same(plain_conv.MaxPool2d, fast_conv.MaxPool2d, [x], device,
           np.random.default_rng(data.draw(st.integers(0, 2**16))), kernel_size=k,
           stride=stride, padding=padding)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@given(data=st.data())
+def test_fused_mse_loss_matches_the_composite(device, reduction, data):
+    shape = data.draw(shapes(max_dims=3))
+    a, b = (on(device, data.draw(arrays(shape))) for _ in range(2))
+    upstream = on(device, data.draw(arrays(() if reduction != "none" else shape)))
+    results = []
+    for loss in (plain_nn.mse_loss_composite, fast_losses.mse_loss):
+        ta, tb = mt.tensor(a, requires_grad=True), mt.tensor(b, requires_grad=True)
+        out = loss(ta, tb, reduction)
+        out.backward(upstream)
+        results.append((out.numpy(), ta.grad.numpy(), tb.grad.numpy()))
+    for got, want in zip(*results, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    gradcheck(lambda s, t: fast_losses.mse_loss(s, t, reduction), a, b)
 
 
 def test_max_pool2d_ties_and_nan_windows_agree():

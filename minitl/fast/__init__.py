@@ -13,11 +13,12 @@ call ``minitl.fast.set_enabled(False)``; ``minitl.fast.enabled()`` says which is
 What is here:
 
 - ``conv.py``: convolution with a channels-last im2col; max-pooling by strided views.
-- ``optim.py``: Adam's update with one reused buffer.
+- ``losses.py``: mean squared error as one fused op.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 
 _enabled = os.environ.get("MINITL_FAST", "1").strip().lower() not in ("0", "false", "off", "no")
@@ -44,3 +45,13 @@ def register(plain, faster):
 def select(plain):
     """``plain``'s fast version when fast paths are on (and one is registered), else ``plain``."""
     return _versions.get(plain, plain) if _enabled else plain
+
+
+MODULES = ("conv", "losses")
+
+
+def load() -> None:
+    """Import the modules above, which register their fast versions (``minitl`` calls this
+    once, after the plain ops exist)."""
+    for name in MODULES:
+        importlib.import_module(f"{__name__}.{name}")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend, guards
+from .. import backend, fast, guards
 from ..autograd import Function, Tensor
 from ..errors import ShapeError
 from .elementwise import exp, sigmoid_of
@@ -201,13 +201,18 @@ def cross_entropy(logits, targets, reduction="mean", label_smoothing=0.0):
                               label_smoothing=label_smoothing)
 
 
-def mse_loss(input, target, reduction="mean"):
-    """Mean squared error, ℓ = (input − target)², then reduced: built from sub, mul and
-    mean, so ∂ℓ/∂input = 2(input − target) (÷ n for the mean) comes from their backward.
-    The input must be floating; a bool or integer target takes the input's dtype."""
+def mse_loss_composite(input, target, reduction="mean"):
+    """ℓ = (input − target)², then reduced, built from sub, mul and mean: the gradient
+    2(input − target) (÷ n for the mean) comes from theirs."""
     input, target = guards.loss_operands("mse_loss", input, target, reduction)
     diff = input - target
     return _reduce(diff * diff, reduction)
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error (see :func:`mse_loss_composite`); the input must be floating, a
+    bool or integer target takes the input's dtype, shapes must match."""
+    return fast.select(mse_loss_composite)(input, target, reduction)  # fused: fast/losses.py
 
 
 class BCEWithLogits(Function):
@@ -238,7 +243,7 @@ def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
     A bool or integer target takes the logits' dtype."""
     x, y = guards.loss_operands("binary_cross_entropy_with_logits", logits, targets,
                                 reduction)
-    return _reduce(BCEWithLogits.apply(x, guards.target_like(y, x)), reduction)
+    return _reduce(BCEWithLogits.apply(x, y), reduction)
 
 
 class Linear(Function):

@@ -70,14 +70,8 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        xp = backend.get_array_module(grad_out)
-        grad = xp.zeros(ctx.in_shape, dtype=grad_out.dtype)
-        if xp is np:
-            np.add.at(grad, ctx.index, grad_out)
-        else:  # CuPy's scatter_add plays the role of np.add.at
-            import cupyx
-
-            cupyx.scatter_add(grad, ctx.index, grad_out)
+        grad = backend.get_array_module(grad_out).zeros(ctx.in_shape, dtype=grad_out.dtype)
+        backend.add_at(grad, ctx.index, grad_out)
         return grad
 
 
@@ -124,16 +118,7 @@ def permute(x, *axes):
 
 def transpose(x, dim0=None, dim1=None):
     """Swap two axes (PyTorch's ``transpose(dim0, dim1)``); with no axes, reverse them all."""
-    if dim0 is None and dim1 is None:
-        return Permute.apply(x, axes=None)
-    if dim0 is None or dim1 is None:
-        raise ArgumentError("transpose: give two axes to swap, or none to reverse all axes")
-    dim0, dim1 = guards.axis("transpose", dim0, x.ndim), guards.axis("transpose", dim1, x.ndim)
-    if x.ndim == 0:  # axes 0 and -1 of a 0-d tensor: nothing to swap (PyTorch's rule)
-        return Permute.apply(x, axes=())
-    axes = list(range(x.ndim))
-    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
-    return Permute.apply(x, axes=tuple(axes))
+    return Permute.apply(x, axes=guards.swapped_axes("transpose", dim0, dim1, x.ndim))
 
 
 def broadcast_to(x, shape):
