@@ -36,6 +36,15 @@ def _expand(grad, axes, keepdims: bool):
     return grad.reshape(shape)
 
 
+def _accumulate(method, x, axes, keepdims):
+    """``x.sum`` or ``x.mean`` over ``axes``; float16 accumulates in float32 and returns
+    float16, as PyTorch does."""
+    if x.dtype == np.float16:
+        wide = getattr(x, method)(axis=axes, keepdims=keepdims, dtype=np.float32)
+        return wide.astype(np.float16)
+    return getattr(x, method)(axis=axes, keepdims=keepdims)
+
+
 class Sum(Function):
     """y = Σ_{axes} x;  ∂y/∂x[i] = 1 for every i in the group, so ∂L/∂x = broadcast(∂L/∂y)."""
 
@@ -44,9 +53,7 @@ class Sum(Function):
         (x,) = guards.common("sum", x)
         axes = guards.axes("sum", axis, x.ndim)
         ctx.in_shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
-        if x.dtype == np.float16:  # accumulate wider, return float16 (as PyTorch)
-            return x.sum(axis=axes, keepdims=keepdims, dtype=np.float32).astype(np.float16)
-        return x.sum(axis=axes, keepdims=keepdims)
+        return _accumulate("sum", x, axes, keepdims)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -63,9 +70,7 @@ class Mean(Function):
         axes = guards.axes("mean", axis, x.ndim)
         ctx.in_shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
         ctx.count = int(np.prod([x.shape[a] for a in axes]))
-        if x.dtype == np.float16:  # accumulate wider, return float16 (as PyTorch)
-            return x.mean(axis=axes, keepdims=keepdims, dtype=np.float32).astype(np.float16)
-        return x.mean(axis=axes, keepdims=keepdims)
+        return _accumulate("mean", x, axes, keepdims)
 
     @staticmethod
     def backward(ctx, grad_out):
