@@ -8,7 +8,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: venv test test-slow test-gpu demo demos demo-parity demo-animals results quickstart \
+.PHONY: venv test test-slow test-gpu demo demos demo-parity demo-animals tune results quickstart \
         data-preview docs lint seeded-bugs bench clean
 
 venv: $(STAMP)
@@ -39,23 +39,34 @@ test-slow: $(STAMP)
 test-gpu:
 	MINITL_TEST_BACKEND=cupy python3 -m pytest -q -p no:cacheprovider
 
-# The main job: both transfer experiments in their quick form (CI-sized).
+# The main job: both transfer experiments on the pre-registered evaluation seeds
+# (demos/claims.toml), then the claims table. DEMO_ARGS passes options to both, e.g.
+# `make demo DEMO_ARGS="--seed-offset 3000" OUT=out/offset3000`.
+OUT ?= out
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(PY) -m demos.parity --quick --out out/quick/parity
-	$(PY) -m demos.animals_digits --quick --out out/quick/animals_digits
-	@echo "Reports: out/quick/parity/report.md and out/quick/animals_digits/report.md"
+	$(PY) -m demos.parity --out $(OUT)/parity $(DEMO_ARGS)
+	$(PY) -m demos.animals_digits --out $(OUT)/animals_digits $(DEMO_ARGS)
+	$(PY) -m demos.summary $(OUT)/parity $(OUT)/animals_digits
 
-# The full experiments (>= 10 seeds each), then `make results` for the README.
 demo-parity: $(STAMP)
-	$(PY) -m demos.parity --out out/parity
+	$(PY) -m demos.parity --out $(OUT)/parity $(DEMO_ARGS)
 
 demo-animals: $(STAMP)
-	$(PY) -m demos.animals_digits --out out/animals_digits
+	$(PY) -m demos.animals_digits --out $(OUT)/animals_digits $(DEMO_ARGS)
 
-demos: demo-parity demo-animals
+demos: demo
 
+# The hyperparameter search (seeds >= 10000 only), the same grid for every arm; writes
+# demos/tuning/*.json, which the experiments read.
+tune: $(STAMP)
+	$(PY) -m demos.tune
+
+# The README's results section and figures, from the run `make demo` wrote; with
+# REPLICATION=out/offset3000 (a second block) its verdicts stand beside the first.
 results: $(STAMP)
-	$(PY) scripts/readme_results.py --parity out/parity --animals out/animals_digits
+	$(PY) scripts/readme_results.py --parity $(OUT)/parity --animals $(OUT)/animals_digits \
+		$(if $(REPLICATION),--replication $(REPLICATION))
 
 # The normal baseline: a small MLP trained from scratch on two spirals.
 quickstart: $(STAMP)

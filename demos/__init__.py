@@ -4,7 +4,7 @@ Importing this package pins the BLAS libraries to one thread (unless the environ
 already says otherwise). It has to happen before NumPy is first imported, which is the
 case for ``python -m demos.<name>``: the package is imported before the module runs.
 The experiments run their seeds in parallel processes, and two BLAS threads per process
-on a 2-core machine slow every step down many times over (docs/SCIENCE.md, "Speed").
+on a 2-core machine slow every step down many times over (measured on this machine class).
 """
 
 import os

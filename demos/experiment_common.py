@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minitl.transfer import Claim, paired_difference, t_interval
+from minitl.transfer import Claim, t_interval
 
 from . import cli
 
@@ -42,14 +42,19 @@ TUNING_SEED_START = 10_000
 def parse_args(description: str, argv: Sequence[str] | None = None,
                default_seeds: int = 10, quick_seeds: int = 3) -> argparse.Namespace:
     """The interface both experiments accept."""
+    if default_seeds is None:
+        from .protocol import evaluation_seeds
+        default_seeds = evaluation_seeds()
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--seeds", type=int, default=None,
-                   help=f"number of seeds K (default {default_seeds}, {quick_seeds} with --quick)")
+                   help=f"number of seeds K (default {default_seeds}, the pre-registered "
+                        f"number in demos/claims.toml; {quick_seeds} with --quick)")
     p.add_argument("--seed-offset", type=int, default=0,
                    help="first seed S: runs seeds S..S+K-1 (default 0; hyperparameters were "
                         f"tuned on seeds >= {TUNING_SEED_START})")
     p.add_argument("--quick", action="store_true",
-                   help="a small, fast configuration (fewer steps and sizes)")
+                   help="a smoke check with few seeds: runs everything, decides no claim "
+                        "(each reads 'not decided (quick)')")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--out", default=None, help="output folder (default out/<experiment>)")
     p.add_argument("--jobs", type=int, default=default_jobs(),
@@ -139,6 +144,74 @@ class Timer:
         return _Section()
 
 
+# ----------------------------------------------------------------------------- sources
+
+
+def code_fingerprint(*functions) -> str:
+    """A hash of the source code of ``functions``: new code, new zoo entries."""
+    import hashlib
+    import inspect
+
+    text = "".join(inspect.getsource(f) for f in functions)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def zoo_cached(name: str, config: dict, train: Callable, untrained: Callable,
+               metadata: dict | None = None):
+    """A trained source model through the model zoo (``$MINITL_ZOO``).
+
+    ``train()`` returns ``(model, info)``; ``untrained()`` the same architecture without
+    training. The first call with a ``config`` trains and stores the model; later calls
+    build the architecture and load the stored weights (``info["from_zoo"]`` says which).
+    A damaged entry is reported, set aside and trained again (:func:`minitl.zoo.lookup`).
+    """
+    from minitl import zoo
+
+    found = zoo.lookup(name, config)  # None: absent, stale, or corrupt (set aside)
+    if found is not None:
+        state, meta = found
+        model = untrained()
+        model.load_state_dict(state)
+        return model, {**meta.get("info", {}), "from_zoo": True}
+    model, info = train()
+    zoo.store(name, model.state_dict(), config=config,
+              metadata={**(metadata or {}), "info": info})
+    return model, {**info, "from_zoo": False}
+
+
+# ----------------------------------------------------------------------------- one arm
+
+
+def train_arm(kind: str, source, train, val, *, head, steps: int, hp: dict, cfg: dict,
+              seed: int, device: str = "cpu", monitor=None, eval_every: int | None = None):
+    """One recipe of :mod:`minitl.transfer` with a known initial head; returns the result
+    and how far body and head moved, ‖θ_end − θ₀‖/‖θ₀‖ per group.
+
+    ``kind``: ``scratch``/``naive`` (every parameter at one rate ``hp["lr"]``; scratch
+    passes the untrained model as ``source``), ``fe`` (frozen body, head at
+    ``hp["lr"]``) or ``lpft`` (probe to convergence at ``cfg["probe_lr"]``, then every
+    parameter at ``hp["lr"]``). ``head`` is the new head every arm of a cell starts from,
+    so its θ₀ is known.
+    """
+    from minitl.transfer import feature_extraction, lp_ft, naive_finetune, relative_update
+
+    common = dict(seed=seed, device=device, batch_size=cfg["batch_size"], head=head,
+                  weight_decay=hp["weight_decay"], monitor=monitor,
+                  eval_every=eval_every or max(1, steps // cfg["evals_per_run"]))
+    if kind in ("scratch", "naive"):
+        res = naive_finetune(source, train, val, steps=steps, lr=hp["lr"], **common)
+    elif kind == "fe":
+        res = feature_extraction(source, train, val, steps=steps, lr=hp["lr"], **common)
+    elif kind == "lpft":
+        res = lp_ft(source, train, val, probe_lr=cfg["probe_lr"],
+                    probe_epochs=cfg["probe_epochs"], lr=hp["lr"], steps=steps, **common)
+    else:
+        raise ValueError(f"unknown recipe {kind!r}")
+    theta0 = {**{f"body.{k}": v for k, v in source.body.state_dict().items()},
+              **{f"head.{k}": v for k, v in head.state_dict().items()}}
+    return res, relative_update(theta0, res.model.state_dict())
+
+
 # ----------------------------------------------------------------------------- results
 
 
@@ -160,35 +233,10 @@ def stratified_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return np.asarray(order, dtype=np.int64)
 
 
-def thin_history(rows: list[dict], keep_every: int) -> list[dict]:
-    """Evaluation rows, plus every ``keep_every``-th training row (monitor curves)."""
-    out = []
-    for r in rows:
-        evaluated = any(k in r for k in ("val_acc", "cka_target", "cka_source", "stability"))
-        if evaluated or r.get("step", 0) % keep_every == 0:
-            out.append(r)
-    return out
-
-
 def values_of(runs: list[dict], arm: str, n: int, key: str = "test_acc") -> dict[int, float]:
     """``{seed: value}`` of one arm at one training-set size."""
     return {r["seed"]: r[key] for r in runs if r["arm"] == arm and r["n_train"] == n
             and r.get(key) is not None}
-
-
-def paired(runs: list[dict], arm_a: str, arm_b: str, n: int, key: str = "test_acc",
-           scale: float = 100.0):
-    """Paired difference (a − b)·scale over the seeds both arms ran, or None."""
-    a, b = values_of(runs, arm_a, n, key), values_of(runs, arm_b, n, key)
-    seeds = sorted(set(a) & set(b))
-    if not seeds:
-        return None
-    return paired_difference([a[s] * scale for s in seeds], [b[s] * scale for s in seeds])
-
-
-def ci_of(diff):
-    """The 95% interval of a PairedDifference as a pair, or None (one seed, or no data)."""
-    return tuple(diff.ci) if diff is not None and diff.n > 1 else None
 
 
 def summarise(runs: list[dict], key: str = "test_acc") -> dict:
@@ -206,17 +254,22 @@ def summarise(runs: list[dict], key: str = "test_acc") -> dict:
     return out
 
 
-def claim_dict(id_: str, statement: str, passed: bool, estimate=None, ci95=None,
+def claim_dict(id_: str, statement: str, passed: bool | None, estimate=None, ci95=None,
                n_seeds=None, **details) -> dict:
-    """A claim as the results file stores it: the toolkit's Claim plus free-form details."""
+    """A claim as the results file stores it: the toolkit's Claim plus ``details``
+    (``passed`` None: not decided)."""
     ci = None
     if ci95 is not None and all(math.isfinite(c) for c in ci95):
         ci = (float(ci95[0]), float(ci95[1]))
-    d = Claim(id_, statement, bool(passed), None if estimate is None else float(estimate),
-              ci, n_seeds).to_dict()
-    if details:
-        d["details"] = details
+    est = None if estimate is None or not math.isfinite(estimate) else float(estimate)
+    d = Claim(id_, statement, None if passed is None else bool(passed), est, ci,
+              n_seeds).to_dict()
+    d["details"] = details
     return d
+
+
+def verdict_text(passed) -> str:
+    return "not decided (quick)" if passed is None else ("PASS" if passed else "FAIL")
 
 
 def _fmt(v, digits: int = 2) -> str:
@@ -234,7 +287,7 @@ def claims_table(claims: list[dict]) -> str:
     for c in claims:
         ci = c.get("ci95")
         ci_text = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "n/a"
-        lines.append(f"| {c['id']} | {c['statement']} | **{'PASS' if c['passed'] else 'FAIL'}** "
+        lines.append(f"| {c['id']} | {c['statement']} | **{verdict_text(c['passed'])}** "
                      f"| {_fmt(c.get('estimate'))} | {ci_text} | {_fmt(c.get('n_seeds'))} |")
     return "\n".join(lines)
 
@@ -247,8 +300,53 @@ def print_claims(claims: list[dict], stream=None) -> None:
         ci_text = f", 95% CI [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else ""
         est = c.get("estimate")
         est_text = f" estimate {est:+.3g}" if est is not None else ""
-        print(f"claim {c['id']}: {'PASS' if c['passed'] else 'FAIL'} -{est_text}{ci_text} "
-              f"({c.get('n_seeds')} seeds) - {c['statement']}", file=stream)
+        print(f"{c['id']:<32} {verdict_text(c['passed']):<20}{est_text}{ci_text} "
+              f"({c.get('n_seeds')} seeds)", file=stream)
+
+
+def jsonable_cfg(cfg: dict) -> dict:
+    """The configuration with int dictionary keys as strings (JSON)."""
+    return {k: ({str(a): b for a, b in v.items()} if isinstance(v, dict) else v)
+            for k, v in cfg.items()}
+
+
+def summary_table(summary: dict) -> str:
+    """Mean test accuracy per arm and N as a Markdown table."""
+    ns = sorted({int(n) for a in summary.values() for n in a})
+    lines = ["| arm | " + " | ".join(f"N={n}" for n in ns) + " |", "|---|" + "---|" * len(ns)]
+    for arm, by_n in summary.items():
+        cells = [f"{100 * by_n[str(n)]['mean']:.1f}" if str(n) in by_n else "" for n in ns]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def scores_table(scores: list[dict]) -> str:
+    """Transferability scores per source, mean over seeds."""
+    keys = ("logme", "h_score", "label_cka", "probe_accuracy")
+    lines = ["| source | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for src in dict.fromkeys(s["source"] for s in scores):
+        rows = [s for s in scores if s["source"] == src]
+        lines.append(f"| {src} | " + " | ".join(f"{np.mean([r[k] for r in rows]):.3f}"
+                                               for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def adapt_table(adapts: list[dict]) -> str:
+    """What ``adapt`` chose on each seed, and the decisions of the first seed in full."""
+    if not adapts:
+        return "*adapt did not run*"
+    lines = ["| seed | chosen | steps | test acc |", "|---|---|---|---|"]
+    for i, a in enumerate(adapts):
+        lines.append(f"| {a.get('seed', i)} | {a['chosen']} | {a['steps']} | "
+                     f"{100 * a['test_acc']:.1f} |")
+    first = adapts[0]
+    lines += ["", f"Decisions on the first seed (N = {first['n_train']}):", "",
+              "| level | val acc | stability | decision | why |", "|---|---|---|---|---|"]
+    for d in first["decisions"]:
+        acc = "" if d.get("val_acc") is None else f"{d['val_acc']:.3f}"
+        lines.append(f"| {d['level']} | {acc} | {d.get('stability') or ''} | "
+                     f"{d['decision']} | {d['why']} |")
+    return "\n".join(lines)
 
 
 def _json_default(o):
@@ -308,22 +406,72 @@ def plot_sample_efficiency(ax, runs: list[dict], arms: Sequence[str], labels=Non
     ax.legend(fontsize=7)
 
 
-def plot_mean_curves(ax, curves_by_arm: dict, ylabel: str | None = None) -> None:
-    """``{arm: [(steps, values), ...]}``: thin lines per seed, a thick mean when aligned."""
-    for i, (arm, curves) in enumerate(curves_by_arm.items()):
-        curves = [c for c in curves if len(c[0])]
-        if not curves:
-            continue
-        colour = f"C{i % 10}"
-        for steps, vals in curves:
-            ax.plot(steps, vals, color=colour, alpha=0.25, lw=0.7)
-        if all(list(c[0]) == list(curves[0][0]) for c in curves):
-            ax.plot(curves[0][0], np.mean([c[1] for c in curves], axis=0), color=colour,
-                    lw=2, label=arm)
+def band(ax, x, per_seed: np.ndarray, colour: str, label: str, **kw) -> None:
+    """Mean over seeds (rows of ``per_seed``) with its 95% t-band, drawn on ``ax``."""
+    per_seed = np.asarray(per_seed, dtype=np.float64)
+    means, lows, highs = [], [], []
+    for col in per_seed.T:  # seeds whose run has ended (NaN) drop out of later steps
+        col = col[np.isfinite(col)]
+        if col.size > 1:
+            ti = t_interval(col)
+            means.append(ti.mean)
+            lows.append(ti.ci[0])
+            highs.append(ti.ci[1])
         else:
-            ax.plot([], [], color=colour, lw=2, label=arm)
-    if ylabel:
-        ax.set_ylabel(ylabel)
+            value = col.mean() if col.size else np.nan
+            means.append(value)
+            lows.append(value)
+            highs.append(value)
+    mean = np.asarray(means)
+    ax.plot(x, mean, color=colour, label=label, lw=1.8, **kw)
+    ax.fill_between(x, lows, highs, color=colour, alpha=0.18, lw=0)
+
+
+def on_grid(curve, grid) -> np.ndarray:
+    """A learning curve ``(steps, values)`` read on ``grid``: the value last measured at or
+    before each grid step (a curve is constant between its evaluations); NaN before its
+    first and after its last evaluation (a run that ended is not extrapolated)."""
+    steps, vals = np.asarray(curve[0], float), np.asarray(curve[1], float)
+    grid = np.asarray(grid, float)
+    idx = np.searchsorted(steps, grid, side="right") - 1
+    out = np.where(idx >= 0, vals[np.clip(idx, 0, None)], np.nan)
+    return np.where(grid > steps[-1], np.nan, out)
+
+
+def plot_curve_bands(ax, curves_by_arm: dict, scale: float = 1.0, grid=None,
+                     colours: dict | None = None) -> None:
+    """``{label: [(steps, values) per seed]}``: every arm on one shared grid of steps
+    (the union of the arms' lengths), mean over seeds with a 95% band. ``colours``:
+    ``{label: colour}`` (default: the cycle, in order)."""
+    all_curves = [c for cs in curves_by_arm.values() for c in cs if len(c[0])]
+    if not all_curves:
+        return
+    if grid is None:
+        end = max(max(c[0]) for c in all_curves)
+        grid = np.unique(np.linspace(0, end, 120).astype(int))
+    for i, (label, curves) in enumerate(curves_by_arm.items()):
+        curves = [c for c in curves if len(c[0])]
+        if curves:
+            band(ax, grid, np.stack([on_grid(c, grid) * scale for c in curves]),
+                 (colours or {}).get(label, f"C{i % 10}"), f"{label} ({len(curves)} seeds)")
+    ax.legend(fontsize=7)
+
+
+def plot_update_groups(ax, runs: list[dict], arms: dict, colours: dict | None = None) -> None:
+    """Relative update ‖θ_end − θ₀‖/‖θ₀‖ of body (solid) and head (dashed) vs N, per arm,
+    mean over seeds with 95% bands, log scale."""
+    for i, (arm, label) in enumerate(arms.items()):
+        ns = sorted({r["n_train"] for r in runs if r["arm"] == arm})
+        for group, style in (("body", "-"), ("head", "--")):
+            per = [[r["update"][group] for r in runs if r["arm"] == arm and r["n_train"] == n]
+                   for n in ns]
+            k = min(len(p) for p in per) if per else 0
+            if k:
+                band(ax, ns, np.array([p[:k] for p in per]).T,
+                     (colours or {}).get(arm, f"C{i}"),
+                     f"{label}: {'body g' if group == 'body' else 'head h'}", ls=style)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.legend(fontsize=7)
 
 
@@ -340,6 +488,8 @@ def main(experiment: str, description: str, make_config: Callable, run: Callable
     out = cli.output_folder(args.out or f"out/{experiment}")  # before any work
     cli.usable_device(args.device)
     cfg = make_config(quick=args.quick, smoke=smoke)
+    print(f"{experiment}: seeds {args.seed_offset}..{args.seed_offset + args.seeds - 1}, "
+          f"{args.jobs} processes", file=sys.stderr)
     seeds = seeds_of(args)
     results = run(seeds, cfg, jobs=args.jobs, device=args.device, out=out)
     wall = results["timings"].get("wall_seconds_with_report", results["timings"]["wall_seconds"])

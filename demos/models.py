@@ -5,10 +5,9 @@ linear ``head`` (the decision h). The toolkit's recipes copy the body and attach
 head for the target task, so a source model and a target model differ only in the head.
 
 Why MLPs and not CNNs: on this machine class a minitl MLP step over a batch of 32
-glyph pairs costs about 1 ms, a small CNN 15-40 ms (measured in the tuning notes of
-``demos/parity.py``); the experiments run about a thousand trainings each, so only the
-MLPs fit the 15-minute budget. The first layer of an MLP still has "filters": each
-hidden unit's 28 × 28 weight image, which the animal experiment draws.
+glyph pairs costs about 1 ms, a small CNN 15-40 ms (measured while designing the
+experiments); ``make demo`` runs several hundred trainings in a few minutes on two
+cores, which only the MLPs allow.
 
 Parity experiment (``demos/parity.py``)
     * :class:`SharedSlots` + :func:`glyph_encoder`: ONE encoder applied to the tens glyph
@@ -16,11 +15,6 @@ Parity experiment (``demos/parity.py``)
       Whatever the encoder learns about reading a digit in one slot it knows in the
       other slot too: that is what lets a magnitude source (which only needs the tens
       glyph) help with parity (which only needs the units glyph).
-    * :func:`flat_body`: the same depth without sharing, both glyphs flattened into one
-      input vector; nothing learnt about the tens pixels says anything about the units
-      pixels (the "no shared encoder" ablation).
-    * :func:`vector_body`: the same MLP on a number given as 7 binary bits or as one
-      scalar (the "other encodings" ablations).
 
 Animals → digits (``demos/animals_digits.py``)
     * :func:`image_body`: a two-layer MLP on one 28 × 28 image.
@@ -34,8 +28,8 @@ from minitl import nn
 from minitl.transfer import BodyHead
 
 __all__ = [
-    "SharedSlots", "encode_bits", "encode_scalar", "flat_body", "fold_whitening_into_head",
-    "glyph_encoder", "image_body", "make_model", "shared_body", "vector_body", "whiten_",
+    "SharedSlots", "fold_whitening_into_head", "glyph_encoder", "image_body", "make_model",
+    "shared_body", "whiten_",
 ]
 
 # Width of the glyph features (per slot) and of the hidden layer (chosen on tuning seeds,
@@ -49,27 +43,28 @@ TRAINED_PART = 5
 
 
 def glyph_encoder(rng, pixels: int = 28 * 28, hidden: int = GLYPH_HIDDEN,
-                  features: int = GLYPH_FEATURES, code: int = GLYPH_CODE) -> nn.Sequential:
-    """One glyph (1, H, W) → ``code`` numbers.
+                  features: int = GLYPH_FEATURES, code: int = GLYPH_CODE, *,
+                  tanh: bool = True, whiten: bool = True) -> nn.Sequential:
+    """One glyph (1, H, W) → ``code`` numbers (``features`` without ``whiten``).
 
-    Flatten → Linear → ReLU → Linear → Tanh → Linear(features, code). The first five
-    layers are what the source task trains (:data:`TRAINED_PART`); the last Linear is a
-    change of coordinates set after pretraining by :func:`whiten_` (PCA whitening), and is
-    an ordinary trainable layer from then on. A model trained from scratch has the same
-    six layers, all random.
+    Flatten → Linear → ReLU → Linear → Tanh (ReLU with ``tanh=False``) → Linear(features,
+    code). The first five layers are what the source task trains (:data:`TRAINED_PART`);
+    the last Linear (only with ``whiten``) is a change of coordinates set after
+    pretraining by :func:`whiten_` (PCA whitening), and is an ordinary trainable layer
+    from then on. A model trained from scratch with the same options has the same
+    layers, the whitening fitted to its random features.
 
-    The bounded (tanh) output matters: trained on a graded magnitude task its units
-    saturate into nearly binary codes of the digit, so every example of a digit lands
-    close to the same point (see the tuning notes in parity.py).
+    ``hidden``, ``tanh`` and ``whiten`` are the architecture options the hyperparameter
+    search (``make tune``) explores for every arm, scratch included. The bounded (tanh)
+    output matters for transfer: trained on a graded magnitude task its units saturate
+    into nearly binary codes of the digit, so every example of a digit lands close to the
+    same point.
     """
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(pixels, hidden, rng=rng),
-        nn.ReLU(),
-        nn.Linear(hidden, features, rng=rng),
-        nn.Tanh(),
-        nn.Linear(features, code, rng=rng),
-    )
+    layers = [nn.Flatten(), nn.Linear(pixels, hidden, rng=rng), nn.ReLU(),
+              nn.Linear(hidden, features, rng=rng), nn.Tanh() if tanh else nn.ReLU()]
+    if whiten:
+        layers.append(nn.Linear(features, code, rng=rng))
+    return nn.Sequential(*layers)
 
 
 class SharedSlots(nn.Module):
@@ -93,9 +88,12 @@ class SharedSlots(nn.Module):
         return f"slots={self.slots}, weight-shared"
 
 
-def shared_body(rng, pixels: int = 28 * 28) -> SharedSlots:
+def shared_body(rng, pixels: int = 28 * 28, *, hidden: int = GLYPH_HIDDEN,
+                tanh: bool = True, whiten: bool = True) -> SharedSlots:
     """The parity experiment's body: a weight-shared glyph encoder over two slots."""
-    return SharedSlots(glyph_encoder(rng, pixels))
+    width = GLYPH_CODE if whiten else GLYPH_FEATURES
+    return SharedSlots(glyph_encoder(rng, pixels, hidden, tanh=tanh, whiten=whiten),
+                       features=width)
 
 
 def whiten_(layer: nn.Linear, features: np.ndarray, eps: float = 1e-6) -> dict:
@@ -110,8 +108,8 @@ def whiten_(layer: nn.Linear, features: np.ndarray, eps: float = 1e-6) -> dict:
     it is given. In the raw coordinates of a thermometer code, neighbouring digits are
     close and one direction (the digit's size) dominates, so a few-shot head interpolates
     between seen digits and leans on the dominant direction of the irrelevant slot. In
-    whitened coordinates every direction the code uses counts the same (docs/SCIENCE.md, the
-    parity prototype; the tuning notes of parity.py measure the difference).
+    whitened coordinates every direction the code uses counts the same (whether it helps
+    is left to the search: ``make tune`` tries every arm with and without it).
     """
     z = np.asarray(features, dtype=np.float64)
     mu = z.mean(axis=0)
@@ -140,43 +138,6 @@ def fold_whitening_into_head(head: nn.Linear, white: dict, slots: int) -> nn.Lin
     out.weight.data[...] = new_w.astype(out.weight.dtype)
     out.bias.data[...] = new_b.astype(out.bias.dtype)
     return out
-
-
-def flat_body(rng, pixels: int = 28 * 28, slots: int = 2) -> nn.Sequential:
-    """No weight sharing: both glyphs flattened into one vector, then an MLP of the same
-    depth whose layers are ``slots`` times as wide (the same width per glyph)."""
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(slots * pixels, slots * GLYPH_HIDDEN, rng=rng),
-        nn.ReLU(),
-        nn.Linear(slots * GLYPH_HIDDEN, slots * GLYPH_FEATURES, rng=rng),
-        nn.Tanh(),
-        nn.Linear(slots * GLYPH_FEATURES, slots * GLYPH_CODE, rng=rng),
-    )
-
-
-def vector_body(rng, in_features: int) -> nn.Sequential:
-    """The same MLP on a number given as a vector (bits or a scalar)."""
-    return nn.Sequential(
-        nn.Identity(),  # keeps the layer positions of the glyph models (TRAINED_PART)
-        nn.Linear(in_features, 2 * GLYPH_HIDDEN, rng=rng),
-        nn.ReLU(),
-        nn.Linear(2 * GLYPH_HIDDEN, 2 * GLYPH_FEATURES, rng=rng),
-        nn.Tanh(),
-        nn.Linear(2 * GLYPH_FEATURES, 2 * GLYPH_CODE, rng=rng),
-    )
-
-
-def encode_bits(values) -> np.ndarray:
-    """0..99 as 7 binary digits (most significant first), float32 (N, 7)."""
-    v = np.asarray(values, dtype=np.int64)
-    return ((v[:, None] >> np.arange(6, -1, -1)) & 1).astype(np.float32)
-
-
-def encode_scalar(values) -> np.ndarray:
-    """0..99 as one standardised number, float32 (N, 1)."""
-    v = np.asarray(values, dtype=np.float32)
-    return ((v - 49.5) / 28.87)[:, None].astype(np.float32)
 
 
 IMAGE_HIDDEN = 64

@@ -101,8 +101,9 @@ class ParamGroup(dict):
                 p.grad = None
 
     def update(self, *args, **kwargs):
+        """``dict.update`` through ``__setitem__``, so a loaded ``"frozen"`` clears too."""
         for key, value in dict(*args, **kwargs).items():
-            self[key] = value  # through __setitem__, so loading a frozen flag freezes too
+            self[key] = value
 
 
 def _as_param_list(params, where: str) -> list:

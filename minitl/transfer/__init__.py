@@ -21,7 +21,8 @@ Files, one job each: ``model.py`` (BodyHead, split, copies, blocks), ``loop.py``
 (train_loop, History, evaluation, features), ``divergence.py`` (NaN diagnosis),
 ``monitor.py`` + ``thresholds.py``, ``reinit.py`` (fresh and matched-norm weights),
 ``recipes.py``, ``adapt.py``, ``transferability.py``, ``checklist.py`` + ``figures.py``,
-``metrics.py``, ``stats.py``.
+``metrics.py``, ``mismatch.py`` (how E moves: useful vs destructive; Δθ per group),
+``stats.py``.
 """
 
 from . import thresholds
@@ -47,6 +48,7 @@ from .metrics import (
     ridge_probe,
     transferability_scores,
 )
+from .mismatch import mismatch_decomposition, mismatch_gradient, relative_update
 from .model import (
     BodyHead,
     as_body_head,
@@ -72,29 +74,34 @@ from .recipes import (
 from .reinit import match_weight_norms, matched_norm_init, reinitialize
 from .stats import (
     Claim,
+    Equivalence,
     PairedDifference,
     bootstrap_ci,
     negative_transfer_gap,
     normal_quantile,
     paired_difference,
+    spearman,
     steps_to_reach,
     student_t_cdf,
     t_interval,
     t_quantile,
+    tost,
 )
 from .transferability import transferability
 
 __all__ = [
     "MIN_GAIN", "NOISE_Z", "SCRATCH_MARGIN", "ULMFIT_DECAY", "AdaptResult", "BodyHead",
-    "ChecklistReport", "Claim", "History", "PairedDifference", "StabilityMonitor",
+    "ChecklistReport", "Claim", "Equivalence", "History", "PairedDifference", "StabilityMonitor",
     "TransferResult", "adapt", "as_body_head", "attach_head", "blocks", "bootstrap_ci",
     "check_finite", "checklist_report", "copy_module", "default_head", "derive_seed", "evaluate",
     "evaluating", "extract_features", "feature_extraction", "feature_shape", "first_nonfinite",
     "h_score", "label_cka", "leep", "linear_cka", "logme", "lp_ft", "make_optimizer",
-    "match_weight_norms", "matched_norm_init", "naive_finetune", "named_blocks",
+    "match_weight_norms", "matched_norm_init", "mismatch_decomposition",
+    "mismatch_gradient", "naive_finetune", "named_blocks",
     "negative_transfer_gap", "normal_quantile", "paired_difference", "reinitialize",
+    "relative_update",
     "representation_mismatch", "required_gain", "ridge_probe", "safe_finetune", "scratch",
-    "set_train_mode", "split", "stability_verdict", "steps_to_reach", "student_t_cdf",
-    "t_interval", "t_quantile", "thresholds", "train_loop", "transferability",
+    "set_train_mode", "spearman", "split", "stability_verdict", "steps_to_reach", "student_t_cdf",
+    "t_interval", "t_quantile", "thresholds", "tost", "train_loop", "transferability",
     "transferability_scores",
 ]

@@ -13,6 +13,10 @@ per recorded step      ``grad_norm`` (per layer), ``update_ratio`` ‖Δθ‖/�
 per evaluation         ``cka_target``/``cka_source``: linear CKA between the body's
                        features now and when attached, on fixed probe inputs;
                        ``mismatch`` E_t = 1 − CKA(features, one-hot target labels);
+                       with ``mismatch_parts``: ``mismatch_useful`` and
+                       ``mismatch_destructive``, the two parts of the change of E since
+                       the previous evaluation (they add up to it exactly, see
+                       :func:`~minitl.transfer.mismatch.mismatch_decomposition`);
                        ``source_acc`` through the original source head (forgetting);
                        ``dead_frac`` of ReLU units silent on every probe input;
                        ``stability`` ("stable", "shifting", "abrupt") and the reasons
@@ -54,6 +58,7 @@ from ._arrays import host_array
 from .divergence import check_finite, is_finite
 from .loop import History
 from .metrics import linear_cka, representation_mismatch
+from .mismatch import mismatch_decomposition
 from .model import BodyHead, copy_module, evaluating, model_device
 
 __all__ = ["StabilityMonitor", "stability_verdict"]
@@ -152,15 +157,19 @@ class StabilityMonitor:
     stop_on_explosion:
         Also raise TrainingDivergedError when the smoothed loss exceeds
         ``LOSS_EXPLOSION_FACTOR`` times its start (otherwise it is only recorded).
+    mismatch_parts:
+        At every evaluation, split the change of E since the previous one into its useful
+        and destructive parts (costs one backward pass of the body on the target probe).
     """
 
     def __init__(self, target_probe=None, source_probe=None, *, probe_size: int = 256,
                  every: int = 1, stop_on_explosion: bool = False, seed: int = 0,
-                 batch_size: int = 256):
+                 batch_size: int = 256, mismatch_parts: bool = False):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.probe_size, self.every, self.seed = int(probe_size), int(every), seed
         self.stop_on_explosion, self.batch_size = stop_on_explosion, batch_size
+        self.mismatch_parts = bool(mismatch_parts)
         self._given = (_subsample(target_probe, self.probe_size, seed),
                        _subsample(source_probe, self.probe_size, seed + 1))
         self.target_probe, self.source_probe = self._given
@@ -201,6 +210,7 @@ class StabilityMonitor:
         self._probe_state = None
         self._probe_cache: dict = {}
         self._ref: dict = {}  # features at attach time, filled by the first measurement
+        self._body_before = self._body_state() if self.mismatch_parts else None
         self.initial = self._representation()
         return self
 
@@ -310,12 +320,23 @@ class StabilityMonitor:
         """Measure the representation on the probes and give the stability verdict."""
         self._require_attached()
         out = self._representation()
+        if self.mismatch_parts and self.body is not None and self.target_probe is not None:
+            now = self._body_state()
+            parts = mismatch_decomposition(copy_module(self.body), *self.target_probe,
+                                           self._body_before, now)
+            out["mismatch_useful"] = parts["useful"]
+            out["mismatch_destructive"] = parts["destructive"]
+            self._body_before = now
         signals = {**self._last_step_metrics, **out}
         signals["loss_exploded"] = (self._loss_ratio or 0.0) > T.LOSS_EXPLOSION_FACTOR
         word, reasons = stability_verdict(signals, self.initial, self._body_updates)
         out["stability"], out["stability_reasons"] = word, reasons
         self._row(step).update(out)
         return out
+
+    def _body_state(self) -> dict:
+        return {n: backend.to_numpy(p.data).copy() for n, p in self.body.named_parameters()} \
+            if self.body is not None else {}
 
     def verdict(self) -> tuple[str, list[str]]:
         """The verdict of the latest evaluation (``("stable", ...)`` before any)."""

@@ -15,6 +15,10 @@ Contents:
 - :func:`bootstrap_ci`: a seeded percentile bootstrap, the assumption-light alternative.
 - :func:`negative_transfer_gap`: NTG = ε(transfer) − ε(scratch) per seed, summarised.
 - :func:`steps_to_reach`: when a learning curve first reaches a threshold.
+- :func:`tost` (two one-sided tests): is a difference *equivalent* to 0 within ±δ, or at
+  least not above +δ? The right test for an absence ("no gain"), where "the CI includes
+  0" passes for any noisy enough run.
+- :func:`spearman`: rank correlation (ties get average ranks).
 - :class:`Claim`: one checked statement of a reproduction, ready for a JSON report.
 """
 
@@ -30,15 +34,18 @@ from minitl import backend
 
 __all__ = [
     "Claim",
+    "Equivalence",
     "PairedDifference",
     "bootstrap_ci",
     "negative_transfer_gap",
     "normal_quantile",
     "paired_difference",
+    "spearman",
     "steps_to_reach",
     "student_t_cdf",
     "t_interval",
     "t_quantile",
+    "tost",
 ]
 
 # Beyond this many degrees of freedom the exact series (one term per two degrees of
@@ -315,18 +322,112 @@ def steps_to_reach(curve_steps: Sequence, curve_values: Sequence, threshold: flo
     return step.item() if hasattr(step, "item") else step
 
 
+@dataclass(frozen=True)
+class Equivalence:
+    """The result of :func:`tost` on per-seed differences.
+
+    ``ci90`` is the (1 − 2α) two-sided t-interval (90% for α = 0.05); ``p_lower`` tests
+    H0: mean ≤ −δ, ``p_upper`` tests H0: mean ≥ +δ. ``equivalent``: both rejected at α
+    (the interval lies inside (−δ, +δ)); ``not_above``: only the upper test rejected
+    (the interval's upper end is below +δ: "no better than +δ", worse is allowed).
+    """
+
+    mean: float
+    delta: float
+    ci90: tuple[float, float]
+    p_lower: float
+    p_upper: float
+    n: int
+    alpha: float
+
+    @property
+    def equivalent(self) -> bool:
+        return self.p_lower < self.alpha and self.p_upper < self.alpha
+
+    @property
+    def not_above(self) -> bool:
+        return self.p_upper < self.alpha
+
+    def to_dict(self) -> dict:
+        return {"mean": float(self.mean), "delta": float(self.delta),
+                "ci90": [float(self.ci90[0]), float(self.ci90[1])],
+                "p_lower": float(self.p_lower), "p_upper": float(self.p_upper),
+                "n": int(self.n), "alpha": float(self.alpha),
+                "equivalent": self.equivalent, "not_above": self.not_above}
+
+
+def tost(differences, delta: float, alpha: float = 0.05) -> Equivalence:
+    """Two one-sided t-tests (Schuirmann, 1987) for |mean difference| < ``delta``.
+
+    An absence claim ("the random-label source gives no gain") cannot be shown by a CI
+    that includes 0: a noisy run always passes that. Equivalence testing reverses the
+    burden. With d̄, s the mean and standard deviation of the n differences and
+    se = s/√n:
+
+        t_lower = (d̄ + δ)/se,  p_lower = P(T_{n−1} ≥ t_lower)   (H0: mean ≤ −δ)
+        t_upper = (d̄ − δ)/se,  p_upper = P(T_{n−1} ≤ t_upper)   (H0: mean ≥ +δ)
+
+    Equivalence at level α when both p < α, which is the same as the (1 − 2α) t-interval
+    lying inside (−δ, +δ). The margin δ must be fixed before the data are seen. With a
+    single value (no spread) nothing can be shown: both p are 1.
+    """
+    if not delta > 0:
+        raise ValueError(f"tost: the margin delta must be > 0, got {delta}")
+    if not 0.0 < alpha < 0.5:
+        raise ValueError(f"tost: alpha must be in (0, 0.5), got {alpha}")
+    ti = t_interval(differences, 1.0 - 2.0 * alpha)
+    if ti.n < 2 or ti.sem == 0.0:
+        inside = ti.n >= 2 and -delta < ti.mean < delta
+        p = 0.0 if inside else 1.0
+        return Equivalence(ti.mean, float(delta), ti.ci, p, p, ti.n, alpha)
+    df = ti.n - 1
+    p_lower = 1.0 - student_t_cdf((ti.mean + delta) / ti.sem, df)
+    p_upper = student_t_cdf((ti.mean - delta) / ti.sem, df)
+    return Equivalence(ti.mean, float(delta), ti.ci, p_lower, p_upper, ti.n, alpha)
+
+
+def _ranks(a: np.ndarray) -> np.ndarray:
+    """Ranks 1..n; tied values share the mean of the ranks they occupy."""
+    order = np.argsort(a, kind="mergesort")
+    ranks = np.empty(a.size, dtype=np.float64)
+    ranks[order] = np.arange(1, a.size + 1, dtype=np.float64)
+    for value in np.unique(a):
+        tied = a == value
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def spearman(x, y) -> float:
+    """Spearman's rank correlation: Pearson's correlation of the ranks (ties averaged).
+
+    1 when y grows with x in the same order, −1 in the reverse order. With a constant
+    x or y the correlation is undefined and 0.0 is returned (no ordering to agree with).
+    To put a CI on it over seeds, compute one ρ per seed and use :func:`t_interval`.
+    """
+    a, b = _values(x, "x"), _values(y, "y")
+    if a.size != b.size or a.size < 2:
+        raise ValueError(f"spearman needs two equal-length samples of >= 2 values, got "
+                         f"{a.size} and {b.size}")
+    ra, rb = _ranks(a), _ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = math.sqrt(float((ra * ra).sum() * (rb * rb).sum()))
+    return float((ra * rb).sum() / den) if den > 0 else 0.0
+
+
 @dataclass
 class Claim:
     """One checked statement of an experiment, e.g. "LP-FT beats scratch at N = 10".
 
     ``estimate`` is the measured effect (usually a mean paired difference), ``ci95`` its
     95% interval, ``n_seeds`` how many seeds support it, and ``passed`` whether the
-    evidence met the criterion the experiment stated in advance.
+    evidence met the criterion the experiment stated in advance (``None``: not decided,
+    e.g. a reduced run that lacks the data the criterion needs).
     """
 
     id: str
     statement: str
-    passed: bool
+    passed: bool | None
     estimate: float | None = None
     ci95: tuple[float, float] | None = None
     n_seeds: int | None = None
@@ -344,7 +445,7 @@ class Claim:
         return {
             "id": str(self.id),
             "statement": str(self.statement),
-            "passed": bool(self.passed),
+            "passed": None if self.passed is None else bool(self.passed),
             "estimate": None if self.estimate is None else float(self.estimate),
             "ci95": None if self.ci95 is None else [float(c) for c in self.ci95],
             "n_seeds": None if self.n_seeds is None else int(self.n_seeds),
