@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 # Every test, then the op and layer tests again with every fast path off (minitl/fast/:
 # the plain ops must pass on their own), then lint and the size of the teaching path.
 FAST_OFF_TESTS := tests/test_autograd.py tests/test_ops_grad.py tests/test_errors.py \
-                  tests/test_fast_paths.py tests/test_float32_and_frozen.py tests/nn \
+                  tests/test_fast_paths.py tests/test_float32_and_frozen.py tests/nn tests/optim \
                   tests/reliability/test_rel_conv_fuzz.py tests/reliability/test_rel_layers_fuzz.py
 
 test: $(STAMP)

@@ -12,8 +12,10 @@ import minitl.nn.functional as F
 from minitl import fast
 from minitl.fast import conv as fast_conv
 from minitl.fast import losses as fast_losses
+from minitl.fast import optim as fast_optim
 from minitl.ops import conv as plain_conv
 from minitl.ops import nn as plain_nn
+from minitl.optim import adam as plain_adam
 from minitl.testing import arrays, gradcheck, shapes
 
 
@@ -42,7 +44,7 @@ def test_every_fast_path_replaces_a_plain_op_of_the_same_name():
                                               else plain_conv.Conv2d)
     for plain, faster in fast._versions.items():
         assert plain is not faster
-        assert plain.__name__ == faster.__name__ or plain.__name__ == f"{faster.__name__}_composite"
+        assert plain.__name__ in (faster.__name__, f"{faster.__name__}_composite")
 
 
 @given(case=conv_case(), seed=st.integers(0, 2**16))
@@ -79,6 +81,18 @@ def test_fused_mse_loss_matches_the_composite(device, reduction, data):
     for got, want in zip(*results, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     gradcheck(lambda s, t: fast_losses.mse_loss(s, t, reduction), a, b)
+
+
+@given(data=st.data())
+def test_adam_update_with_one_buffer_is_bit_identical(data):
+    shape = data.draw(shapes(max_dims=3))
+    m = data.draw(arrays(shape, dtype=np.float32))
+    v = np.abs(data.draw(arrays(shape, dtype=np.float32)))
+    step, bias2 = data.draw(st.floats(1e-4, 1.0)), data.draw(st.floats(1e-3, 1.0))
+    plain = plain_adam.adam_update(m, v, step, bias2, 1e-8)
+    faster = fast_optim.adam_update(m, v, step, bias2, 1e-8)
+    assert faster.dtype == plain.dtype == np.float32
+    np.testing.assert_array_equal(faster, plain)
 
 
 def test_max_pool2d_ties_and_nan_windows_agree():

@@ -14,6 +14,7 @@ What is here:
 
 - ``conv.py``: convolution with a channels-last im2col; max-pooling by strided views.
 - ``losses.py``: mean squared error as one fused op.
+- ``optim.py``: Adam's update with one reused buffer.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def select(plain):
     return _versions.get(plain, plain) if _enabled else plain
 
 
-MODULES = ("conv", "losses")
+MODULES = ("conv", "losses", "optim")
 
 
 def load() -> None:
