@@ -112,17 +112,18 @@ class Function:
     def apply(cls, *inputs, **params) -> Tensor:
         tensors = [x for x in inputs if isinstance(x, Tensor)]
         guards.same_device(cls.__name__, tensors)
-        all_tensors = len(tensors) == len(inputs)  # the usual case: nothing to convert
-        arrays = [x.data if isinstance(x, Tensor) else guards.operand(cls.__name__, x, tensors)
-                  for x in inputs]
+        if len(tensors) == len(inputs):  # the usual case: every input a tensor
+            arrays = [t.data for t in tensors]
+        else:  # numbers and arrays become constants (None in the graph)
+            arrays = [x.data if isinstance(x, Tensor) else guards.operand(cls.__name__, x, tensors)
+                      for x in inputs]
+            inputs = tuple([x if isinstance(x, Tensor) else None for x in inputs])
         ctx = Context(cls)
-        needs = ctx.needs_input_grad = tuple(
-            [isinstance(x, Tensor) and x._requires_grad for x in inputs])
+        needs = ctx.needs_input_grad = tuple([x is not None and x._requires_grad for x in inputs])
         out = Tensor(cls.forward(ctx, *arrays, **params))
         if _grad_enabled and True in needs:
-            ctx.inputs = inputs if all_tensors else tuple(
-                x if isinstance(x, Tensor) else None for x in inputs)
-            ctx.versions = tuple([0 if x is None else x._version for x in ctx.inputs])
+            ctx.inputs = inputs
+            ctx.versions = tuple([0 if x is None else x._version for x in inputs])
             ctx.output_shape = out.shape  # for drawing the graph (minitl.viz)
             out._ctx, out._requires_grad = ctx, True
         return out
