@@ -5,7 +5,8 @@ import json
 import pytest
 from transfer_toys import blind, pretrained, related_task, unrelated_task
 
-from minitl.transfer import adapt, required_gain
+from minitl.transfer import adapt
+from minitl.transfer.adapt import required_gain
 
 
 def test_frozen_features_that_solve_the_target_stop_at_feature_extraction():
