@@ -20,9 +20,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,real,cluster]'
 	touch $(STAMP)
 
+# Every test, then the op and layer tests again with every fast path off (minitl/fast/:
+# the plain ops must pass on their own), then lint and the size of the teaching path.
+FAST_OFF_TESTS := tests/test_autograd.py tests/test_ops_grad.py tests/test_errors.py \
+                  tests/test_fast_paths.py tests/test_float32_and_frozen.py tests/nn tests/optim \
+                  tests/reliability/test_rel_conv_fuzz.py tests/reliability/test_rel_layers_fuzz.py
+
 test: $(STAMP)
 	$(PY) -m pytest -q
+	MINITL_FAST=0 $(PY) -m pytest -q -p no:cacheprovider $(FAST_OFF_TESTS)
 	$(VENV)/bin/ruff check minitl tests demos scripts bench
+	$(PY) scripts/line_counts.py
 
 # Every test, slow ones included, with many more hypothesis examples per property.
 test-slow: $(STAMP)
@@ -107,6 +115,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check minitl tests demos scripts bench
+	$(PY) scripts/line_counts.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -24,8 +24,8 @@ alone). The target-size axis repeats AnB and AnB+ with only a few target example
 class, next to a network trained from scratch on the same few examples; BnB is left out
 there (base B saw all of B). Finally ``layers.choose_depth`` reads the recommended
 freeze depth off the full-size validation curve
-(:func:`minitl.transfer.recommended_freeze_depth`), before the few-example target is
-trained, and hands it to :func:`minitl.transfer.adapt` as ``freeze_depth``.
+(:func:`minitl.transfer.depth.recommended_freeze_depth`), before the few-example target
+is trained, and hands it to :func:`minitl.transfer.adapt` as ``freeze_depth``.
 
 Freezing is the parameter's flag (``Module.freeze()`` on the copied Linear layers); the
 optimizer has two named parameter groups, ``copied`` and ``new``, so the copied layers
@@ -49,7 +49,11 @@ import numpy as np
 
 from minitl import nn, no_grad, optim, tensor
 from minitl.nn import functional as F
-from minitl.transfer import BodyHead, adapt, derive_seed, recommended_freeze_depth, tost
+from minitl.transfer import BodyHead, adapt
+from minitl.transfer.depth import recommended_freeze_depth
+from minitl.transfer.loop import derive_seed
+from minitl.transfer.model import copy_module
+from minitl.transfer.stats import tost
 
 from . import cli
 from . import experiment_common as xc
@@ -137,8 +141,6 @@ def hidden_layers(model: nn.Sequential) -> list[nn.Linear]:
 def make_arm(base: nn.Sequential, fresh: nn.Sequential, n: int, frozen: bool) -> nn.Sequential:
     """``fresh`` with its first ``n`` hidden layers replaced by copies of ``base``'s, frozen
     (``frozen=True``: AnB, BnB) or trainable (AnB+, BnB+). Neither input is modified."""
-    from minitl.transfer import copy_module
-
     arm = copy_module(fresh)
     for src, dst in zip(hidden_layers(base)[:n], hidden_layers(arm)[:n]):
         dst.load_state_dict(src.state_dict())
@@ -241,8 +243,6 @@ def choose_depth_run(seed, cfg, task, base_a, runs, full_n) -> dict:
     ref = next(r["val_acc"] for r in runs if r["arm"] == "baseB")
     depth = recommended_freeze_depth(val, ref, spec["margin"] / 100.0)
     k = spec["per_class"]
-    from minitl.transfer import copy_module
-
     body = copy_module(nn.Sequential(*list(base_a)[:-1]))  # the A network without its head
     source = BodyHead(body, nn.Linear(WIDTH, 5, rng=_init_rng(seed, "srchead")))
     before = [layer.state_dict() for layer in hidden_layers(base_a)[:depth]]

@@ -46,7 +46,7 @@ n layers and call `freeze()` on them (`requires_grad=False`: no graph, no gradie
 weights stay bit-identical), or put them in an optimizer group with `"frozen": True`. The
 "+" arms are the same copy with the flag off; giving the copied layers their own
 `"lr"` in a named parameter group (`--copied-lr-scale`) is the continuum between the
-two. `minitl.transfer.recommended_freeze_depth(curve, reference, margin)` turns a
+two. `minitl.transfer.depth.recommended_freeze_depth(curve, reference, margin)` turns a
 validation curve into the deepest depth within the margin, and
 `adapt(..., freeze_depth=n)` keeps those n blocks frozen while it searches the blocks
 above (`layers.choose_depth`; here n = 0, and adapt, left to its own evidence rules on 25

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from demos import layers
-from minitl.transfer import derive_seed
+from minitl.transfer.loop import derive_seed
 
 IN_DIM, DEPTH = 12, layers.DEPTH
 

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from transfer_toys import blind, pretrained, related_task, unrelated_task
 
-from minitl.transfer import adapt, recommended_freeze_depth, required_gain
+from minitl.transfer import adapt
+from minitl.transfer.adapt import required_gain
+from minitl.transfer.depth import recommended_freeze_depth
 
 
 def test_frozen_features_that_solve_the_target_stop_at_feature_extraction():
