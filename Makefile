@@ -8,7 +8,8 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: venv test test-slow test-gpu demo demos demo-parity demo-animals tune results quickstart \
+.PHONY: venv test test-slow test-gpu demo demos demo-parity demo-animals demo-layers \
+        demo-layers-real tune results results-layers quickstart \
         data-preview docs lint seeded-bugs bench clean
 
 venv: $(STAMP)
@@ -47,13 +48,26 @@ DEMO_ARGS ?=
 demo: $(STAMP)
 	$(PY) -m demos.parity --out $(OUT)/parity $(DEMO_ARGS)
 	$(PY) -m demos.animals_digits --out $(OUT)/animals_digits $(DEMO_ARGS)
-	$(PY) -m demos.summary $(OUT)/parity $(OUT)/animals_digits
+	$(PY) -m demos.layers --digits glyph --out $(OUT)/layers_glyph \
+		--figure-with $(OUT)/layers_real $(DEMO_ARGS)
+	$(PY) -m demos.summary $(OUT)/parity $(OUT)/animals_digits $(OUT)/layers_glyph
 
 demo-parity: $(STAMP)
 	$(PY) -m demos.parity --out $(OUT)/parity $(DEMO_ARGS)
 
 demo-animals: $(STAMP)
 	$(PY) -m demos.animals_digits --out $(OUT)/animals_digits $(DEMO_ARGS)
+
+# Which layers transfer (Yosinski et al., 2014): the glyph version (part of `make demo`) and
+# the real-digit one (for `make demo-real`). Each draws its figure beside the other's run
+# when that exists in $(OUT).
+demo-layers: $(STAMP)
+	$(PY) -m demos.layers --digits glyph --out $(OUT)/layers_glyph \
+		--figure-with $(OUT)/layers_real $(DEMO_ARGS)
+
+demo-layers-real: $(STAMP)
+	$(PY) -m demos.layers --digits real --out $(OUT)/layers_real \
+		--figure-with $(OUT)/layers_glyph $(DEMO_ARGS)
 
 demos: demo
 
@@ -71,6 +85,11 @@ results: $(STAMP)
 # The normal baseline: a small MLP trained from scratch on two spirals.
 quickstart: $(STAMP)
 	$(PY) demos/quickstart.py
+
+# The README's layer-transfer section, from `make demo-layers demo-layers-real`; with
+# REPLICATION=out/offset3000 the second block's verdicts stand beside the first.
+results-layers: $(STAMP)
+	$(PY) scripts/readme_layers.py --out $(OUT) $(if $(REPLICATION),--replication $(REPLICATION))
 
 # Sample grids of every dataset (procedural, and the real digits), shown in the README.
 data-preview: $(STAMP)

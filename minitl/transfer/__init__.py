@@ -20,7 +20,8 @@ After training, *did it work?*
 Files, one job each: ``model.py`` (BodyHead, split, copies, blocks), ``loop.py``
 (train_loop, History, evaluation, features), ``divergence.py`` (NaN diagnosis),
 ``monitor.py`` + ``thresholds.py``, ``reinit.py`` (fresh and matched-norm weights),
-``recipes.py``, ``adapt.py``, ``transferability.py``, ``checklist.py`` + ``figures.py``,
+``recipes.py``, ``adapt.py``, ``depth.py`` (how many layers to freeze, from a
+layer-transfer curve), ``transferability.py``, ``checklist.py`` + ``figures.py``,
 ``metrics.py``, ``mismatch.py`` (how E moves: useful vs destructive; Δθ per group),
 ``stats.py``.
 

@@ -120,7 +120,8 @@ def adapt(source, train, val, *, config: RunConfig | None = None, blocks=None,
           lr: float = 1e-3, decay: float = ULMFIT_DECAY, epochs_per_level: int = 5,
           min_gain: float = MIN_GAIN, patience: int = 1, max_levels: int | None = None,
           compare_scratch: bool = False, scratch_margin: float = SCRATCH_MARGIN,
-          scratch_lr: float = 1e-3, source_probe=None, **shared) -> AdaptResult:
+          scratch_lr: float = 1e-3, source_probe=None, freeze_depth: int | None = None,
+          **shared) -> AdaptResult:
     """Adapt ``source`` to the target task only as far as validation evidence supports.
 
     ``train``/``val`` are ``(inputs, labels)``; validation data is required, since every
@@ -128,7 +129,10 @@ def adapt(source, train, val, *, config: RunConfig | None = None, blocks=None,
     convergence on cached features), ``lr``/``decay``/``epochs_per_level`` each
     unfreezing level (head at ``lr``, the k-th block below at ``lr·decay^k``).
     ``source_probe`` (source inputs and labels) adds forgetting to the stability
-    verdict. ``max_levels`` caps how many blocks may be unfrozen. See the module
+    verdict. ``max_levels`` caps how many blocks may be unfrozen. ``freeze_depth`` n
+    keeps the first n blocks of the body (input side) frozen whatever the evidence, so at
+    most ``len(blocks) - n`` are tried; take n from a layer-transfer curve with
+    :func:`~minitl.transfer.depth.recommended_freeze_depth`. See the module
     docstring for the rules; ``required_gain`` for what counts as an improvement. The
     shared settings (head, batch size, optimizer, seed, device, ...) are a
     :class:`~minitl.transfer.recipes.RunConfig` or its fields as keywords; the monitor
@@ -168,7 +172,14 @@ def adapt(source, train, val, *, config: RunConfig | None = None, blocks=None,
     best = {"level": "feature_extraction", "acc": history.last("val_acc"),
             "state": model.state_dict(), "trainable": []}
     named = resolve_blocks(model.body, blocks)
-    order = list(reversed(named))[: max_levels if max_levels is not None else len(named)]
+    limit = len(named) if max_levels is None else max_levels
+    if freeze_depth is not None:
+        if isinstance(freeze_depth, bool) or int(freeze_depth) != freeze_depth \
+                or not 0 <= freeze_depth <= len(named):
+            raise ValueError(f"adapt: freeze_depth must be an integer in 0..{len(named)} "
+                             f"(the body has {len(named)} blocks), got {freeze_depth!r}")
+        limit = min(limit, len(named) - int(freeze_depth))
+    order = list(reversed(named))[:limit]
     if best["acc"] >= 1.0 or not order:
         why = ("validation accuracy is already 1.0 with frozen features: unfreezing has "
                "nothing left to gain" if best["acc"] >= 1.0 else "no body blocks to unfreeze")
