@@ -8,7 +8,8 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: venv test test-slow test-gpu demo demos demo-parity demo-animals tune results quickstart \
+.PHONY: venv test test-slow test-gpu demo demos demo-parity demo-animals demo-layers \
+        demo-layers-real tune results results-layers quickstart \
         data-preview docs lint seeded-bugs bench clean
 
 venv: $(STAMP)
@@ -19,9 +20,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,real,cluster]'
 	touch $(STAMP)
 
+# Every test, then the op and layer tests again with every fast path off (minitl/fast/:
+# the plain ops must pass on their own), then lint and the size of the teaching path.
+FAST_OFF_TESTS := tests/test_autograd.py tests/test_ops_grad.py tests/test_errors.py \
+                  tests/test_fast_paths.py tests/test_float32_and_frozen.py tests/nn tests/optim \
+                  tests/reliability/test_rel_conv_fuzz.py tests/reliability/test_rel_layers_fuzz.py
+
 test: $(STAMP)
 	$(PY) -m pytest -q
+	MINITL_FAST=0 $(PY) -m pytest -q -p no:cacheprovider $(FAST_OFF_TESTS)
 	$(VENV)/bin/ruff check minitl tests demos scripts bench
+	$(PY) scripts/line_counts.py
 
 # Every test, slow ones included, with many more hypothesis examples per property.
 test-slow: $(STAMP)
@@ -39,7 +48,9 @@ DEMO_ARGS ?=
 demo: $(STAMP)
 	$(PY) -m demos.parity --out $(OUT)/parity $(DEMO_ARGS)
 	$(PY) -m demos.animals_digits --out $(OUT)/animals_digits $(DEMO_ARGS)
-	$(PY) -m demos.summary $(OUT)/parity $(OUT)/animals_digits
+	$(PY) -m demos.layers --digits glyph --out $(OUT)/layers_glyph \
+		--figure-with $(OUT)/layers_real $(DEMO_ARGS)
+	$(PY) -m demos.summary $(OUT)/parity $(OUT)/animals_digits $(OUT)/layers_glyph
 
 # Both experiments on scikit-learn's real handwritten digits (--digits real): the same
 # pre-registered claims, thresholds and tuned hyperparameters, into $(OUT)/real/.
@@ -54,6 +65,17 @@ demo-parity: $(STAMP)
 
 demo-animals: $(STAMP)
 	$(PY) -m demos.animals_digits --out $(OUT)/animals_digits $(DEMO_ARGS)
+
+# Which layers transfer (Yosinski et al., 2014): the glyph version (part of `make demo`) and
+# the real-digit one (for `make demo-real`). Each draws its figure beside the other's run
+# when that exists in $(OUT).
+demo-layers: $(STAMP)
+	$(PY) -m demos.layers --digits glyph --out $(OUT)/layers_glyph \
+		--figure-with $(OUT)/layers_real $(DEMO_ARGS)
+
+demo-layers-real: $(STAMP)
+	$(PY) -m demos.layers --digits real --out $(OUT)/layers_real \
+		--figure-with $(OUT)/layers_glyph $(DEMO_ARGS)
 
 demos: demo
 
@@ -73,6 +95,11 @@ results: $(STAMP)
 # The normal baseline: a small MLP trained from scratch on two spirals.
 quickstart: $(STAMP)
 	$(PY) demos/quickstart.py
+
+# The README's layer-transfer section, from `make demo-layers demo-layers-real`; with
+# REPLICATION=out/offset3000 the second block's verdicts stand beside the first.
+results-layers: $(STAMP)
+	$(PY) scripts/readme_layers.py --out $(OUT) $(if $(REPLICATION),--replication $(REPLICATION))
 
 # Sample grids of every dataset (procedural, and the real digits), shown in the README.
 data-preview: $(STAMP)
@@ -98,6 +125,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check minitl tests demos scripts bench
+	$(PY) scripts/line_counts.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -19,8 +19,8 @@ from reference_numpy import CNNRef, MLPRef
 MODELS = [
     ("MLP 784-256-256-10, b128", "mlp", 128, lambda: models.mlp(), "cross_entropy", 1.15, 200),
     ("tiny MLP 2-16-16-1 (MSE), b32", "tiny", 32, lambda: models.mlp((2, 16, 16, 1)), "mse",
-     4.0, 500),
-    ("CNN 28×28 conv8-conv16-fc10, b64", "cnn", 64, lambda: models.cnn(), "cross_entropy", 1.3,
+     3.5, 500),
+    ("CNN 28×28 conv8-conv16-fc10, b64", "cnn", 64, lambda: models.cnn(), "cross_entropy", 1.10,
      100),
 ]
 THREADS = (1, 2)

@@ -55,14 +55,12 @@ from minitl.optim import Adam
 from minitl.transfer import (
     StabilityMonitor,
     adapt,
-    derive_seed,
-    evaluate,
-    extract_features,
     representation_mismatch,
     ridge_probe,
     train_loop,
     transferability,
 )
+from minitl.transfer.loop import derive_seed, evaluate, extract_features
 
 from . import claims as C
 from . import experiment_common as xc

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from minitl.transfer import spearman, t_interval, tost
+from minitl.transfer.stats import spearman, t_interval, tost
 
 from .experiment_common import claim_dict
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minitl.transfer import Claim, t_interval
+from minitl.transfer.stats import Claim, t_interval
 
 from . import cli
 from . import scheduler as scheduler_mod
@@ -175,7 +175,8 @@ def train_arm(kind: str, source, train, val, *, head, steps: int, hp: dict, cfg:
     parameter at ``hp["lr"]``). ``head`` is the new head every arm of a cell starts from,
     so its θ₀ is known.
     """
-    from minitl.transfer import feature_extraction, lp_ft, naive_finetune, relative_update
+    from minitl.transfer import feature_extraction, lp_ft, naive_finetune
+    from minitl.transfer.mismatch import relative_update
 
     common = dict(seed=seed, device=device, batch_size=cfg["batch_size"], head=head,
                   weight_decay=hp["weight_decay"], monitor=monitor,

@@ -52,15 +52,9 @@ import minitl.nn.functional as F
 from minitl import nn
 from minitl.data import DataLoader, number_labels, real_two_digit_numbers, two_digit_numbers
 from minitl.optim import Adam
-from minitl.transfer import (
-    BodyHead,
-    adapt,
-    derive_seed,
-    evaluate,
-    extract_features,
-    steps_to_reach,
-    transferability,
-)
+from minitl.transfer import BodyHead, adapt, transferability
+from minitl.transfer.loop import derive_seed, evaluate, extract_features
+from minitl.transfer.stats import steps_to_reach
 
 from . import claims as C
 from . import experiment_common as xc

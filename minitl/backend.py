@@ -83,6 +83,17 @@ def to_numpy(array) -> np.ndarray:
     return array.get() if is_cupy_array(array) else np.asarray(array)
 
 
+def add_at(target, index, values):
+    """``target[index] += values``, adding once per occurrence of a repeated index (NumPy's
+    ``add.at``; CuPy's ``scatter_add``). Plain ``+=`` would add only once."""
+    if is_cupy_array(target):
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+    else:
+        np.add.at(target, index, values)
+
+
 def erf(array):
     """The error function, elementwise, in the array's own module.
 

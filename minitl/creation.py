@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from .autograd import DEFAULT_FLOAT, Tensor, _as_array, _np_dtype
+from .autograd import Tensor
 from .errors import ArgumentError
+from .guards import DEFAULT_FLOAT, as_array, as_dtype
+
+
+def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
+    """Make a leaf tensor.
+
+    dtype rules (as in PyTorch): a NumPy float array keeps its dtype; Python
+    floats and (nested) lists of floats become float32; integers stay integers
+    (int64), which is what class targets should be; bools stay bool.
+    The data is copied, so later changes to ``data`` do not reach the tensor.
+    """
+    array = as_array(data, dtype=dtype, device=device)
+    if array is data or (isinstance(data, Tensor) and array is data.data):
+        array = array.copy()
+    return Tensor(array, requires_grad=requires_grad)
 
 
 def _make(array, requires_grad, device):
     if device is not None:
-        array = _as_array(array, device=device)
+        array = as_array(array, device=device)
     return Tensor(array, requires_grad=requires_grad)
 
 
@@ -26,18 +41,18 @@ def _shape(name, shape) -> tuple:
 
 
 def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
-    return _make(np.zeros(_shape("zeros", shape), dtype=_np_dtype("zeros", dtype)),
+    return _make(np.zeros(_shape("zeros", shape), dtype=as_dtype("zeros", dtype)),
                  requires_grad, device)
 
 
 def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
-    return _make(np.ones(_shape("ones", shape), dtype=_np_dtype("ones", dtype)),
+    return _make(np.ones(_shape("ones", shape), dtype=as_dtype("ones", dtype)),
                  requires_grad, device)
 
 
 def full(shape, value, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
     shape = _shape("full", shape if isinstance(shape, (tuple, list)) else (shape,))
-    return _make(np.full(shape, value, dtype=_np_dtype("full", dtype)), requires_grad, device)
+    return _make(np.full(shape, value, dtype=as_dtype("full", dtype)), requires_grad, device)
 
 
 def zeros_like(x: Tensor, requires_grad=False) -> Tensor:
@@ -58,7 +73,7 @@ def arange(*args, dtype=None, device=None) -> Tensor:
     except (TypeError, ValueError, ZeroDivisionError) as exc:
         raise ArgumentError(f"arange{tuple(args)}: {exc}") from None
     if dtype is not None:
-        array = array.astype(_np_dtype("arange", dtype))
+        array = array.astype(as_dtype("arange", dtype))
     elif array.dtype == np.float64:
         array = array.astype(DEFAULT_FLOAT)
     return _make(array, False, device)
@@ -71,11 +86,11 @@ def _generator(rng):
 def randn(*shape, rng=None, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
     """Standard normal samples from ``rng`` (a numpy Generator or a seed; None: unseeded)."""
     array = _generator(rng).standard_normal(_shape("randn", shape)).astype(
-        _np_dtype("randn", dtype))
+        as_dtype("randn", dtype))
     return _make(array, requires_grad, device)
 
 
 def rand(*shape, rng=None, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
     """Uniform samples in [0, 1) from ``rng`` (a numpy Generator or a seed; None: unseeded)."""
-    array = _generator(rng).random(_shape("rand", shape)).astype(_np_dtype("rand", dtype))
+    array = _generator(rng).random(_shape("rand", shape)).astype(as_dtype("rand", dtype))
     return _make(array, requires_grad, device)

@@ -161,7 +161,7 @@ def lookup(name: str, config, root=None):
     return (state, meta) if meta.get("fingerprint") == fingerprint(config) else None
 
 
-def list(root=None) -> builtins.list[dict]:  # noqa: A001 - minitl.zoo.list() reads naturally
+def list(root=None) -> builtins.list[dict]:  # shadows list() here on purpose: zoo.list()
     """Every model in the zoo, sorted by name: ``[{"name": ..., **metadata}, ...]``."""
     folder = root_folder(root)
     if not folder.exists():

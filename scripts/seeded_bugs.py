@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # (description, file, original text, mutated text)
 MUTATIONS = [
     ("matmul: dropped transpose in ∂L/∂a", "minitl/ops/linalg.py",
-     "grad_a = g @ _swap_last(b2)", "grad_a = g @ b2"),
+     "grad_a = g @ b2.swapaxes(-1, -2)", "grad_a = g @ b2"),
     ("matmul: dropped transpose in ∂L/∂b", "minitl/ops/linalg.py",
-     "grad_b = _swap_last(a2) @ g", "grad_b = a2 @ g"),
+     "grad_b = a2.swapaxes(-1, -2) @ g", "grad_b = a2 @ g"),
     ("sub: wrong sign for the second operand", "minitl/ops/elementwise.py",
      "return grad_out, -grad_out", "return grad_out, grad_out"),
     ("div: wrong sign in ∂/∂b", "minitl/ops/elementwise.py",
@@ -35,9 +35,15 @@ MUTATIONS = [
      "axes = tuple(range(extra)) + tuple(", "axes = tuple(range(0)) + tuple("),
     ("conv2d: weight gradient with the kernel flipped (convolution vs correlation)",
      "minitl/ops/conv.py",
+     "grad_w = (g.T @ patches).reshape(w.shape)",
+     "grad_w = (g.T @ patches).reshape(w.shape)[..., ::-1, ::-1]"),
+    ("conv2d (fast path): weight gradient with the kernel flipped", "minitl/fast/conv.py",
      "grad_w = (g.T @ patches).reshape(out_ch, *kernel, in_ch).transpose(0, 3, 1, 2)",
      "grad_w = (g.T @ patches).reshape(out_ch, *kernel, in_ch).transpose(0, 3, 1, 2)"
      "[..., ::-1, ::-1]"),
+    ("max_pool2d: gradient sent to every element of the window", "minitl/ops/conv.py",
+     "won = xp.arange(kernel[0] * kernel[1]) == winner",
+     "won = xp.arange(kernel[0] * kernel[1]) >= 0"),
     ("log_softmax: dropped the softmax term", "minitl/ops/nn.py",
      "return grad_out - xp.exp(y) * grad_out.sum(axis=ctx.axis, keepdims=True)",
      "return grad_out - xp.exp(y) * grad_out"),
@@ -46,9 +52,9 @@ MUTATIONS = [
      "grad_w = (x.reshape(-1, weight.shape[1]).T @ rows).reshape(weight.shape)"),
     ("cross_entropy: mean reduction not divided by the count", "minitl/ops/nn.py",
      "scale = grad_out / ctx.count if", "scale = grad_out if"),
-    ("var: missing factor 2", "minitl/ops/reduce.py",
-     "return grad * (2 / ctx.denominator) * centred",
-     "return grad * (1 / ctx.denominator) * centred"),
+    ("mean: gradient not divided by the group size", "minitl/ops/reduce.py",
+     "grad = _expand(grad_out, ctx.axes, ctx.keepdims) / (ctx.count or 1)",
+     "grad = _expand(grad_out, ctx.axes, ctx.keepdims)"),
 ]
 
 
@@ -66,7 +72,7 @@ def run_one(description, rel_path, original, mutated) -> bool:
         target.write_text(text.replace(original, mutated))
         result = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-             "tests/test_ops_grad.py", "tests/test_autograd.py"],
+             "tests/test_ops_grad.py", "tests/test_autograd.py", "tests/test_fast_paths.py"],
             cwd=copy, capture_output=True, text=True,
             env={"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin", "MINITL_TEST_BACKEND": "numpy"},
         )

@@ -33,12 +33,19 @@ def as_generator(rng) -> np.random.Generator:
                     f"got {type(rng).__name__}")
 
 
-def pair(value, name: str, owner: str) -> tuple[int, int]:
-    """An int or a pair of ints as a pair (kernel sizes, strides, paddings)."""
-    result = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(result) != 2 or not all(isinstance(v, (int, np.integer)) for v in result):
-        raise ValueError(f"{owner}: {name} must be an int or a pair of ints, got {value!r}")
-    return int(result[0]), int(result[1])
+def weight_and_bias(module, weight_shape, bias: bool, dtype, rng):
+    """Give ``module`` a ``weight`` of ``weight_shape`` and, if ``bias``, a ``bias`` with one
+    value per output (``weight_shape[0]``), both floating ``dtype``; then draw them with
+    ``module.reset_parameters(rng)``. Without a bias, ``module.bias`` is None."""
+    from .parameter import Parameter
+
+    dtype = float_dtype(dtype)
+    module.weight = Parameter(np.zeros(weight_shape, dtype=dtype))
+    if bias:
+        module.bias = Parameter(np.zeros(weight_shape[0], dtype=dtype))
+    else:
+        module.register_parameter("bias", None)
+    module.reset_parameters(rng)
 
 
 def layer_name(module) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import guards
 from ..errors import ShapeError
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
 from . import init
@@ -11,13 +12,11 @@ from ._utils import (
     as_generator,
     check_floating_input,
     check_spatial,
-    float_dtype,
     input_array,
     layer_name,
-    pair,
+    weight_and_bias,
 )
 from .module import Module
-from .parameter import Parameter
 
 
 class Conv2d(Module):
@@ -43,20 +42,14 @@ class Conv2d(Module):
                  bias: bool = True, dtype=np.float32, rng=None):
         super().__init__()
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
-        self.stride = pair(stride, "stride", "Conv2d")
-        self.padding = pair(padding, "padding", "Conv2d")
+        self.kernel_size = guards.pair("Conv2d", "kernel_size", kernel_size)
+        self.stride = guards.pair("Conv2d", "stride", stride)
+        self.padding = guards.pair("Conv2d", "padding", padding)
         if min(self.in_channels, self.out_channels, *self.kernel_size, *self.stride) < 1 or min(
                 self.padding) < 0:
             raise ValueError("Conv2d: channels, kernel_size and stride must be ≥ 1, padding ≥ 0")
-        dtype = float_dtype(dtype)
-        shape = (self.out_channels, self.in_channels, *self.kernel_size)
-        self.weight = Parameter(np.zeros(shape, dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.zeros(self.out_channels, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters(rng)
+        weight_and_bias(self, (self.out_channels, self.in_channels, *self.kernel_size), bias,
+                        dtype, rng)
 
     def reset_parameters(self, rng=None):
         init.layer_default_(self.weight, self.bias, rng=as_generator(rng))
@@ -93,8 +86,9 @@ class _Pool2d(Module):
         if len(shape) != 4:
             raise ShapeError(f"{layer_name(self)}: expected input of shape (N, C, H, W), "
                              f"got {shape}")
-        kernel = pair(self.kernel_size, "kernel_size", type(self).__name__)
-        check_spatial(self, shape, kernel, pair(self.padding, "padding", type(self).__name__))
+        name = type(self).__name__
+        kernel = guards.pair(name, "kernel_size", self.kernel_size)
+        check_spatial(self, shape, kernel, guards.pair(name, "padding", self.padding))
         check_floating_input(self, x)
 
     def extra_repr(self):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import guards
 from ..errors import ShapeError
-from ..ops._util import normalize_axes
 from ..ops.nn import linear
 from ..ops.shape import flatten
 from . import init
-from ._utils import as_generator, check_floating_input, float_dtype, input_array, layer_name
+from ._utils import as_generator, check_floating_input, input_array, layer_name, weight_and_bias
 from .module import Module
-from .parameter import Parameter
 
 
 class Identity(Module):
@@ -48,13 +47,7 @@ class Linear(Module):
         if self.in_features <= 0 or self.out_features <= 0:
             raise ValueError(f"Linear: feature counts must be positive, got "
                              f"({in_features}, {out_features})")
-        dtype = float_dtype(dtype)
-        self.weight = Parameter(np.zeros((self.out_features, self.in_features), dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.zeros(self.out_features, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters(rng)
+        weight_and_bias(self, (self.out_features, self.in_features), bias, dtype, rng)
 
     def reset_parameters(self, rng=None):
         """Draw fresh weights (e.g. to re-initialise a head before fine-tuning)."""
@@ -88,7 +81,7 @@ class Flatten(Module):
     def forward(self, x):
         shape = tuple(input_array(x).shape)
         try:
-            start, end = (normalize_axes("Flatten", (d,), len(shape))
+            start, end = (guards.axes("Flatten", (d,), len(shape))
                           for d in (self.start_dim, self.end_dim))
         except ShapeError:
             start = end = ()

@@ -38,8 +38,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor, _np_dtype, tensor
+from ..autograd import Tensor
+from ..creation import tensor
 from ..errors import CheckpointError, DeviceError, DTypeError, ShapeError
+from ..guards import as_dtype
 from .parameter import Parameter
 
 __all__ = ["IncompatibleKeys", "Module", "RemovableHandle", "StateDictShapeError"]
@@ -160,7 +162,7 @@ def _parse_to_args(device, dtype):
                 raise DeviceError(f"to(): {device!r} is neither a device ('cpu', 'cuda') "
                                   "nor a dtype") from None
     if dtype is not None:
-        dtype = _np_dtype("Module.to", dtype)
+        dtype = as_dtype("Module.to", dtype)
         if not np.issubdtype(dtype, np.floating):
             raise DTypeError(f"Module.to casts only to floating dtypes, got {dtype} "
                              "(integer buffers such as num_batches_tracked keep their dtype)")
@@ -482,7 +484,7 @@ class Module:
         """Cast floating parameters and buffers to float64 (for gradient checks)."""
         return self.to(dtype=np.float64)
 
-    def float(self) -> Module:  # noqa: A003 - PyTorch's name
+    def float(self) -> Module:
         """Cast floating parameters and buffers to float32."""
         return self.to(dtype=np.float32)
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import guards
 from ..autograd import Tensor, no_grad
 from ..errors import ShapeError
-from ..ops._dtypes import floating
 from ..ops.elementwise import sqrt
 from ..ops.reduce import mean, var
 from ..ops.shape import reshape
@@ -44,7 +44,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
     """
     if x.ndim < 2:
         raise ShapeError(f"batch_norm: input must be (N, C, ...), got shape {x.shape}")
-    floating("batch_norm", "the input", input_array(x))
+    guards.floating("batch_norm", ("the input", input_array(x)))
     channels = x.shape[1]
     axes = (0, *range(2, x.ndim))
     shape = (1, channels) + (1,) * (x.ndim - 2)  # per-channel values broadcast along axis 1
@@ -85,7 +85,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     if x.ndim < k or tuple(x.shape[x.ndim - k:]) != normalized_shape:
         raise ShapeError(f"layer_norm: input of shape {x.shape} does not end with "
                          f"normalized_shape {normalized_shape}")
-    floating("layer_norm", "the input", input_array(x))
+    guards.floating("layer_norm", ("the input", input_array(x)))
     axes = tuple(range(x.ndim - k, x.ndim))
     mu = mean(x, axis=axes, keepdims=True)
     sigma2 = var(x, axis=axes, keepdims=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Tensor, _as_array
+from ..autograd import Tensor
+from ..guards import as_array
 
 
 class Parameter(Tensor):
@@ -18,7 +19,7 @@ class Parameter(Tensor):
     """
 
     def __init__(self, data, requires_grad: bool = True):
-        array = _as_array(data)
+        array = as_array(data)
         if not np.issubdtype(array.dtype, np.floating):
             array = array.astype(np.float32)
         super().__init__(array, requires_grad=requires_grad)

@@ -5,7 +5,7 @@ Binary ops broadcast their operands like NumPy; the engine sums the gradient
 back to each operand's shape (see ``autograd.unbroadcast``), so the backward
 formulas below are written as if no broadcasting happened.
 
-dtypes (the full policy is in ``_dtypes.py``): add, sub, mul, pow, neg, abs, relu and
+dtypes (the policy is in ``minitl/guards.py``): add, sub, mul, pow, neg, abs, relu and
 clip are *exact* and keep integer dtypes; div, exp, log, sqrt, tanh, sigmoid,
 leaky_relu and gelu are *real-valued* and turn integer or bool inputs into float32
 (``int / int`` is a float, as in PyTorch). Arithmetic on bool tensors alone
@@ -24,11 +24,9 @@ import math
 
 import numpy as np
 
-from .. import backend
-from ..autograd import Function, Tensor, _np_dtype, _scalar_dtype, result_type
-from ..errors import ArgumentError, DTypeError
-from ._dtypes import common, exact, real
-from ._util import broadcast_shape
+from .. import guards
+from ..autograd import Function, Tensor
+from ..backend import erf, get_array_module
 
 # ---------------------------------------------------------------- arithmetic
 
@@ -38,8 +36,7 @@ class Add(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shape("add", a.shape, b.shape)
-        a, b = exact("add", a, b)
+        a, b = guards.exact("add", a, b)
         return a + b
 
     @staticmethod
@@ -52,8 +49,7 @@ class Sub(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shape("sub", a.shape, b.shape)
-        a, b = exact("sub", a, b)
+        a, b = guards.exact("sub", a, b)
         return a - b
 
     @staticmethod
@@ -66,8 +62,7 @@ class Mul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shape("mul", a.shape, b.shape)
-        a, b = exact("mul", a, b)
+        a, b = guards.exact("mul", a, b)
         ctx.save_for_backward(a, b)
         return a * b
 
@@ -88,8 +83,7 @@ class Div(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shape("div", a.shape, b.shape)
-        a, b = real("div", a, b)
+        a, b = guards.real("div", a, b)
         ctx.save_for_backward(a, b)
         return a / b
 
@@ -114,14 +108,7 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        shape = broadcast_shape("pow", a.shape, b.shape)
-        a, b = exact("pow", a, b)
-        # NumPy raises here and CuPy does not, so check it ourselves, the same on both
-        # (an empty result has no element to compute, so nothing to refuse)
-        if (a.dtype.kind in "biu" and b.dtype.kind in "iu" and 0 not in shape
-                and int(b.min()) < 0):
-            raise ArgumentError("pow: integers to negative integer powers are not allowed; "
-                                "convert to floats first (.float())")
+        a, b = guards.power(a, b)
         y = a**b
         ctx.save_for_backward(a, b, y)
         return y
@@ -129,7 +116,7 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, grad_out):
         a, b, y = ctx.saved
-        xp = backend.get_array_module(a)
+        xp = get_array_module(a)
         grad_a = grad_b = None
         with np.errstate(divide="ignore", invalid="ignore"):
             if ctx.needs_input_grad[0]:
@@ -144,7 +131,7 @@ class Neg(Function):
 
     @staticmethod
     def forward(ctx, x):
-        (x,) = exact("neg", x)
+        (x,) = guards.exact("neg", x)
         return -x
 
     @staticmethod
@@ -160,8 +147,8 @@ class Exp(Function):
 
     @staticmethod
     def forward(ctx, x):
-        (x,) = real("exp", x)
-        y = backend.get_array_module(x).exp(x)
+        (x,) = guards.real("exp", x)
+        y = get_array_module(x).exp(x)
         ctx.save_for_backward(y)
         return y
 
@@ -176,10 +163,10 @@ class Log(Function):
 
     @staticmethod
     def forward(ctx, x):
-        (x,) = real("log", x)
+        (x,) = guards.real("log", x)
         ctx.save_for_backward(x)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return backend.get_array_module(x).log(x)
+            return get_array_module(x).log(x)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -192,9 +179,9 @@ class Sqrt(Function):
 
     @staticmethod
     def forward(ctx, x):
-        (x,) = real("sqrt", x)
+        (x,) = guards.real("sqrt", x)
         with np.errstate(invalid="ignore"):
-            y = backend.get_array_module(x).sqrt(x)
+            y = get_array_module(x).sqrt(x)
         ctx.save_for_backward(y)
         return y
 
@@ -210,14 +197,14 @@ class Abs(Function):
 
     @staticmethod
     def forward(ctx, x):
-        (x,) = exact("abs", x)
+        (x,) = guards.exact("abs", x)
         ctx.save_for_backward(x)
-        return backend.get_array_module(x).abs(x)
+        return get_array_module(x).abs(x)
 
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved
-        return grad_out * backend.get_array_module(x).sign(x)
+        return grad_out * get_array_module(x).sign(x)
 
 
 class Tanh(Function):
@@ -225,8 +212,8 @@ class Tanh(Function):
 
     @staticmethod
     def forward(ctx, x):
-        (x,) = real("tanh", x)
-        y = backend.get_array_module(x).tanh(x)
+        (x,) = guards.real("tanh", x)
+        y = get_array_module(x).tanh(x)
         ctx.save_for_backward(y)
         return y
 
@@ -236,17 +223,15 @@ class Tanh(Function):
         return grad_out * (1 - y * y)
 
 
-def stable_sigmoid(x):
-    """σ(x) = 1/(1 + e⁻ˣ), accurate to a few ulps (relative) in both tails.
+def sigmoid_of(x):
+    """σ(x) = 1/(1 + e⁻ˣ) on an array, accurate to a few ulps in both tails.
 
-    For x ≪ 0, e⁻ˣ overflows to inf and 1/(1 + inf) = 0 is the right limit (the
-    overflow warning is silenced). The form ½(1 + tanh(x/2)), which never overflows,
-    cancels catastrophically for x < 0: it rounds σ(−40) to 0 in float64 (true value
-    4.2e-18), so log σ(x) would become −inf.
+    For x ≪ 0, e⁻ˣ overflows to inf and 1/(1 + inf) = 0 is the right limit. The form
+    ½(1 + tanh(x/2)), which never overflows, rounds σ(−40) to 0 in float64 (true value
+    4.2e-18).
     """
-    xp = backend.get_array_module(x)
     with np.errstate(over="ignore"):
-        return 1 / (1 + xp.exp(-x))
+        return 1 / (1 + get_array_module(x).exp(-x))
 
 
 class Sigmoid(Function):
@@ -254,8 +239,8 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, x):
-        (x,) = real("sigmoid", x)
-        y = stable_sigmoid(x)
+        (x,) = guards.real("sigmoid", x)
+        y = sigmoid_of(x)
         ctx.save_for_backward(y)
         return y
 
@@ -266,15 +251,15 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
-    """y = max(x, 0);  ∂y/∂x = 1 where x > 0, else 0.  relu(−inf) = 0, relu(nan) = nan."""
+    """y = max(x, 0);  ∂y/∂x = 1 where x > 0, else 0.  relu(−inf) = 0, relu(nan) = nan.
+
+    ``maximum``, not x·(x > 0), which gives −inf·0 = nan at x = −inf. y is saved rather
+    than a mask: the next layer keeps it anyway, and y > 0 exactly where x > 0."""
 
     @staticmethod
     def forward(ctx, x):
-        (x,) = exact("relu", x)
-        # maximum, not x * (x > 0): that gives −inf · 0 = nan at x = −inf. Saving y
-        # (which the next layer keeps anyway) rather than a mask costs no memory, and
-        # y > 0 exactly where x > 0.
-        y = backend.get_array_module(x).maximum(x, 0)
+        (x,) = guards.exact("relu", x)
+        y = get_array_module(x).maximum(x, 0)
         ctx.save_for_backward(y)
         return y
 
@@ -282,22 +267,6 @@ class ReLU(Function):
     def backward(ctx, grad_out):
         (y,) = ctx.saved
         return grad_out * (y > 0)
-
-
-class LeakyReLU(Function):
-    """y = x for x > 0, else s·x;  ∂y/∂x = 1 for x > 0, else s."""
-
-    @staticmethod
-    def forward(ctx, x, negative_slope=0.01):
-        (x,) = real("leaky_relu", x)
-        slope = backend.get_array_module(x).where(x > 0, 1, negative_slope).astype(x.dtype)
-        ctx.save_for_backward(slope)
-        return x * slope
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (slope,) = ctx.saved
-        return grad_out * slope
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -317,36 +286,29 @@ class GELU(Function):
 
     @staticmethod
     def forward(ctx, x, approximate="none"):
-        if approximate not in ("none", "tanh"):
-            raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-        (x,) = real("gelu", x)
-        xp = backend.get_array_module(x)
+        guards.choice("gelu", "approximate", approximate, ("none", "tanh"))
+        (x,) = guards.real("gelu", x)
+        xp = get_array_module(x)
         ctx.approximate = approximate
         ctx.save_for_backward(x)
         if approximate == "tanh":
             with np.errstate(over="ignore"):  # x³ overflows to ±inf: tanh is then ±1
-                t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))
-            ctx.t = t
-            half = 0.5 * (1 + t)
-            return xp.where(half == 0, 0, x * half)
-        cdf = 0.5 * (1 + backend.erf(x / math.sqrt(2)))
-        ctx.cdf = cdf
-        return xp.where(cdf == 0, 0, x * cdf)
+                ctx.cdf = 0.5 * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
+        else:
+            ctx.cdf = 0.5 * (1 + erf(x / math.sqrt(2)))
+        return xp.where(ctx.cdf == 0, 0, x * ctx.cdf)
 
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved
-        xp = backend.get_array_module(x)
-        if ctx.approximate == "tanh":
-            t = ctx.t
-            with np.errstate(over="ignore", invalid="ignore"):
-                du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
-                slope = 1 - t * t  # 0 at ±inf, where x·slope·du would be inf·0 = NaN
-                tail = xp.where(slope == 0, 0, 0.5 * x * slope * du)
-            return grad_out * (0.5 * (1 + t) + tail)
+        xp = get_array_module(x)
         with np.errstate(over="ignore", invalid="ignore"):
-            pdf = xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-            tail = xp.where(pdf == 0, 0, x * pdf)  # 0 at ±inf, where x·pdf is inf·0 = NaN
+            if ctx.approximate == "tanh":  # ½(1 − tanh²u) = 2Φ(1 − Φ) with Φ = ½(1 + tanh u)
+                bump, du = 2 * ctx.cdf * (1 - ctx.cdf), _SQRT_2_OVER_PI * (
+                    1 + 3 * 0.044715 * x * x)
+            else:
+                bump, du = xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi), 1
+            tail = xp.where(bump == 0, 0, x * bump * du)  # 0 at ±inf, where x·bump is inf·0
         return grad_out * (ctx.cdf + tail)
 
 
@@ -359,17 +321,9 @@ class Clip(Function):
 
     @staticmethod
     def forward(ctx, x, min=None, max=None):
-        if min is None and max is None:
-            raise ArgumentError("clip: give at least one of min and max")
-        bounds = [b for b in (min, max) if b is not None]
-        for b in bounds:
-            if not isinstance(b, (int, float, np.number)):
-                raise ArgumentError(f"clip: min and max must be numbers, got {type(b).__name__}")
-        dtype = result_type(x.dtype, *(_scalar_dtype("clip", x.dtype, b) for b in bounds))
-        (x,) = exact("clip", x.astype(dtype, copy=False))
-        xp = backend.get_array_module(x)
-        inside = xp.ones(x.shape, dtype=bool)
-        y = x
+        x = guards.clip(x, min, max)
+        xp = get_array_module(x)
+        inside, y = xp.ones(x.shape, dtype=bool), x
         if min is not None:
             inside &= x >= min
             y = xp.maximum(y, xp.asarray(min, dtype=x.dtype))
@@ -390,12 +344,10 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx, cond, a, b):
-        if cond.dtype != bool:
-            raise DTypeError(f"where: the condition must be boolean, got dtype {cond.dtype}")
-        broadcast_shape("where", cond.shape, a.shape, b.shape)
-        a, b = common("where", a, b)
+        guards.condition("where", cond, a, b)
+        a, b = guards.common("where", a, b)
         ctx.save_for_backward(cond)
-        return backend.get_array_module(a).where(cond, a, b)
+        return get_array_module(a).where(cond, a, b)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -418,6 +370,8 @@ class Cast(Function):
 
 
 # ---------------------------------------------------------------- public functions
+# ``pow``, ``abs``, ``min`` and ``max`` shadow Python's built-ins on purpose: they are the
+# names NumPy and PyTorch users expect (ruff's builtin-shadowing rules are not enabled).
 
 
 def add(a, b):
@@ -436,7 +390,7 @@ def div(a, b):
     return Div.apply(a, b)
 
 
-def pow(a, b):  # noqa: A001 - the name users expect
+def pow(a, b):
     return Pow.apply(a, b)
 
 
@@ -456,7 +410,7 @@ def sqrt(x):
     return Sqrt.apply(x)
 
 
-def abs(x):  # noqa: A001
+def abs(x):
     return Abs.apply(x)
 
 
@@ -473,31 +427,29 @@ def relu(x):
 
 
 def leaky_relu(x, negative_slope: float = 0.01):
-    return LeakyReLU.apply(x, negative_slope=negative_slope)
+    """y = x for x > 0, else s·x: built from where and mul, so ∂y/∂x = 1 for x > 0, else s."""
+    x = guards.as_tensor("leaky_relu", x)
+    return where(x > 0, x, x * negative_slope)
 
 
 def gelu(x, approximate: str = "none"):
     return GELU.apply(x, approximate=approximate)
 
 
-def clip(x, min=None, max=None):  # noqa: A002 - NumPy/PyTorch names
+def clip(x, min=None, max=None):
     return Clip.apply(x, min=min, max=max)
 
 
 def where(cond, a, b):
-    """Pick from ``a`` where ``cond`` is true, else from ``b`` (both broadcast)."""
-    if not isinstance(cond, Tensor):
-        cond = Tensor(cond) if not isinstance(cond, bool) else Tensor(np.asarray(cond))
-    return Where.apply(cond, a, b)
+    """Pick from ``a`` where ``cond`` is true, else from ``b`` (all three broadcast)."""
+    return Where.apply(cond if isinstance(cond, Tensor) else Tensor(cond), a, b)
 
 
 def astype(x, dtype):
     """x converted to ``dtype``; casting to an integer or bool dtype leaves the graph."""
-    if not isinstance(x, Tensor):
-        raise ArgumentError(f"astype expects a Tensor, got {type(x).__name__}")
-    dtype = _np_dtype("astype", dtype)
+    dtype = guards.cast_target("astype", x, dtype)
     if x.dtype == dtype:
         return x
-    if not np.issubdtype(dtype, np.floating):
+    if dtype.kind != "f":
         return Tensor(x.data.astype(dtype))
     return Cast.apply(x, dtype=dtype)

@@ -5,7 +5,7 @@ row maximum m before exponentiating changes nothing mathematically
 (eˣ⁻ᵐ / Σeˣ⁻ᵐ = eˣ / Σeˣ) but keeps every exponent ≤ 0, so logits of ±1e4
 neither overflow nor underflow to a NaN.
 
-dtypes (see ``_dtypes.py``): softmax, log_softmax and logsumexp are real-valued
+dtypes (see ``minitl/guards.py``): softmax, log_softmax and logsumexp are real-valued
 (integer or bool input becomes float32). The losses, ``linear`` and ``dropout`` need
 floating-point scores and inputs (DTypeError otherwise); class targets must be
 integers; ``mse_loss`` and ``binary_cross_entropy_with_logits`` convert bool or
@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import backend, fast, guards
 from ..autograd import Function, Tensor
-from ..errors import ArgumentError, DTypeError, ShapeError
-from ._dtypes import floating, like, real
-from ._util import normalize_axes
-from .elementwise import stable_sigmoid
+from ..errors import ShapeError
+from .elementwise import exp, sigmoid_of
+from .shape import reshape
 
 
 def _row_max(x, axis):
@@ -49,14 +48,24 @@ def _log_softmax(x, axis):
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
+def _one_hot(targets, num_classes, axis):
+    """A bool array, True at [..., targetₙ (along ``axis``), ...]."""
+    xp = backend.get_array_module(targets)
+    classes = xp.arange(num_classes).reshape((-1,) + (1,) * (targets.ndim - axis))
+    return xp.expand_dims(targets, axis) == classes
+
+
 def _scalar_as_row(fn, x, axis, **params):
     """Apply a softmax-family op to a 0-d tensor as to a row of one element."""
     if axis not in (0, -1):
         raise ShapeError(f"{fn.__name__}: axis {axis} is out of range for a 0-d tensor")
-    from .shape import reshape
-
     out = fn.apply(reshape(x, (1,)), axis=0, **params)
     return reshape(out, ()) if out.ndim else out
+
+
+def _reduce(losses, reduction):
+    return losses.mean() if reduction == "mean" else losses.sum() if reduction == "sum" \
+        else losses
 
 
 class LogSumExp(Function):
@@ -70,8 +79,8 @@ class LogSumExp(Function):
 
     @staticmethod
     def forward(ctx, x, axis=-1, keepdims=False):
-        (x,) = real("logsumexp", x)
-        (axis,) = normalize_axes("logsumexp", (axis,), x.ndim)
+        (x,) = guards.real("logsumexp", x)
+        axis = guards.axis("logsumexp", axis, x.ndim)
         xp = backend.get_array_module(x)
         m = _row_max(x, axis)
         m = xp.where(xp.isfinite(m), m, 0)  # an all −inf row stays −inf instead of becoming NaN
@@ -92,32 +101,13 @@ class LogSumExp(Function):
         return grad * softmax
 
 
-class Softmax(Function):
-    """yᵢ = e^{xᵢ} / Σⱼ e^{xⱼ};  ∂yᵢ/∂xⱼ = yᵢ(δᵢⱼ − yⱼ), so ∂L/∂x = y ⊙ (g − Σⱼ gⱼyⱼ)."""
-
-    @staticmethod
-    def forward(ctx, x, axis=-1):
-        (x,) = real("softmax", x)
-        (axis,) = normalize_axes("softmax", (axis,), x.ndim)
-        e = backend.get_array_module(x).exp(x - _row_max(x, axis))  # NaN rows: see above
-        y = e / e.sum(axis=axis, keepdims=True)
-        ctx.save_for_backward(y)
-        ctx.axis = axis
-        return y
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (y,) = ctx.saved
-        return y * (grad_out - (grad_out * y).sum(axis=ctx.axis, keepdims=True))
-
-
 class LogSoftmax(Function):
     """yᵢ = xᵢ − log Σⱼ e^{xⱼ};  ∂yᵢ/∂xⱼ = δᵢⱼ − softmax(x)ⱼ, so ∂L/∂x = g − softmax(x)·Σᵢ gᵢ."""
 
     @staticmethod
     def forward(ctx, x, axis=-1):
-        (x,) = real("log_softmax", x)
-        (axis,) = normalize_axes("log_softmax", (axis,), x.ndim)
+        (x,) = guards.real("log_softmax", x)
+        axis = guards.axis("log_softmax", axis, x.ndim)
         y = _log_softmax(x, axis)
         ctx.save_for_backward(y)
         ctx.axis = axis
@@ -130,42 +120,6 @@ class LogSoftmax(Function):
         return grad_out - xp.exp(y) * grad_out.sum(axis=ctx.axis, keepdims=True)
 
 
-def _check_class_targets(op_name, scores, targets):
-    """Validate (N, C, d₁, …) scores against (N, d₁, …) integer class targets."""
-    floating(op_name, "scores", scores)
-    if not np.issubdtype(targets.dtype, np.integer):
-        raise DTypeError(
-            f"{op_name}: targets must be integer class indices, got dtype {targets.dtype} "
-            "(convert with .long(), or use binary_cross_entropy_with_logits for 0/1 floats)"
-        )
-    if scores.ndim == 0:
-        raise ShapeError(f"{op_name}: scores must have a class axis, got a 0-d tensor")
-    expected = scores.shape[1:0] if scores.ndim == 1 else (scores.shape[0],) + scores.shape[2:]
-    if targets.shape != expected:
-        raise ShapeError(
-            f"{op_name}: scores of shape {scores.shape} need targets of shape {expected}, "
-            f"got {targets.shape}"
-        )
-    num_classes = scores.shape[0] if scores.ndim == 1 else scores.shape[1]
-    bad = (targets < 0) | (targets >= num_classes)
-    if bad.any():  # one reduction, and on a GPU a single device sync
-        values = backend.to_numpy(targets[bad])[:5].tolist()
-        raise ArgumentError(
-            f"{op_name}: target values {values} are outside [0, {num_classes - 1}] for "
-            f"{num_classes} classes"
-        )
-
-
-def _reduce(op_name, losses, reduction):
-    if reduction == "mean":
-        return losses.mean()
-    if reduction == "sum":
-        return losses.sum()
-    if reduction == "none":
-        return losses
-    raise ArgumentError(f"{op_name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
 class NLLLoss(Function):
     """ℓₙ = −log_probs[n, targetₙ] (before reduction);
     ∂ℓₙ/∂log_probs[n, c] = −1 if c = targetₙ else 0.
@@ -174,28 +128,25 @@ class NLLLoss(Function):
     """
 
     @staticmethod
-    def forward(ctx, log_probs, targets):
-        _check_class_targets("nll_loss", log_probs, targets)
+    def forward(ctx, log_probs, targets, reduction="mean"):
+        guards.class_targets("nll_loss", log_probs, targets, reduction)
         xp = backend.get_array_module(log_probs)
-        class_axis = 0 if log_probs.ndim == 1 else 1
-        picked = xp.take_along_axis(log_probs, xp.expand_dims(targets, class_axis), class_axis)
+        ctx.axis = axis = 0 if log_probs.ndim == 1 else 1
         ctx.save_for_backward(targets)
-        ctx.shape, ctx.class_axis = log_probs.shape, class_axis
-        return -picked.squeeze(class_axis)
+        ctx.num_classes = log_probs.shape[axis]
+        picked = xp.take_along_axis(log_probs, xp.expand_dims(targets, axis), axis)
+        return -picked.squeeze(axis)
 
     @staticmethod
     def backward(ctx, grad_out):
         (targets,) = ctx.saved
-        xp = backend.get_array_module(grad_out)
-        classes = xp.arange(ctx.shape[ctx.class_axis]).reshape(
-            (-1,) + (1,) * (len(ctx.shape) - ctx.class_axis - 1))
-        one_hot = xp.expand_dims(targets, ctx.class_axis) == classes
-        return -(one_hot * xp.expand_dims(grad_out, ctx.class_axis)), None
+        one_hot = _one_hot(targets, ctx.num_classes, ctx.axis)
+        return -(one_hot * backend.get_array_module(grad_out).expand_dims(grad_out, ctx.axis)), None
 
 
 def nll_loss(log_probs, targets, reduction="mean"):
     """Negative log-likelihood of integer ``targets`` under ``log_probs`` (N, C, ...)."""
-    return _reduce("nll_loss", NLLLoss.apply(log_probs, targets), reduction)
+    return _reduce(NLLLoss.apply(log_probs, targets, reduction=reduction), reduction)
 
 
 class CrossEntropy(Function):
@@ -205,32 +156,24 @@ class CrossEntropy(Function):
         ℓₙ = (1 − ε)·(−log pₙ[targetₙ]) + ε·(1/C)·Σ_c(−log pₙ[c]),
         ∂ℓₙ/∂xₙ = pₙ − ((1 − ε)·onehot(targetₙ) + ε/C).
     That gradient is why softmax and cross-entropy are always paired: the
-    exponentials and logarithms cancel into "predicted minus wanted".
-    ``log_softmax`` followed by ``nll_loss`` computes the same thing in two ops.
+    exponentials and logarithms cancel into "predicted minus wanted". Written as
+    one op for that formula (``log_softmax`` followed by ``nll_loss`` computes the
+    same thing in two ops, and is how the tests check it).
     """
 
     @staticmethod
     def forward(ctx, logits, targets, reduction="mean", label_smoothing=0.0):
-        if reduction not in ("mean", "sum", "none"):
-            raise ArgumentError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', "
-                             f"got {reduction!r}")
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], "
-                             f"got {label_smoothing}")
-        _check_class_targets("cross_entropy", logits, targets)
+        guards.class_targets("cross_entropy", logits, targets, reduction, label_smoothing)
         xp = backend.get_array_module(logits)
         axis = 0 if logits.ndim == 1 else 1
         log_p = _log_softmax(logits, axis)
-        picked = xp.take_along_axis(log_p, xp.expand_dims(targets, axis), axis).squeeze(axis)
-        losses = -picked
+        losses = -xp.take_along_axis(log_p, xp.expand_dims(targets, axis), axis).squeeze(axis)
         if label_smoothing:
             losses = (1 - label_smoothing) * losses - label_smoothing * log_p.mean(axis=axis)
         ctx.save_for_backward(log_p, targets)
         ctx.axis, ctx.reduction, ctx.smoothing = axis, reduction, label_smoothing
         ctx.count = max(losses.size, 1)
-        if reduction == "mean":
-            return losses.mean()
-        return losses.sum() if reduction == "sum" else losses
+        return _reduce(losses, reduction)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -238,10 +181,8 @@ class CrossEntropy(Function):
         xp = backend.get_array_module(log_p)
         axis, eps = ctx.axis, ctx.smoothing
         num_classes = log_p.shape[axis]
-        classes = xp.arange(num_classes).reshape((-1,) + (1,) * (log_p.ndim - axis - 1))
-        one_hot = xp.expand_dims(targets, axis) == classes
         grad = xp.exp(log_p)
-        grad -= (1 - eps) * one_hot
+        grad -= (1 - eps) * _one_hot(targets, num_classes, axis)
         if eps and num_classes:  # no classes (an empty batch): nothing to smooth over
             grad -= eps / num_classes
         if ctx.reduction == "none":
@@ -260,76 +201,31 @@ def cross_entropy(logits, targets, reduction="mean", label_smoothing=0.0):
                               label_smoothing=label_smoothing)
 
 
-def _check_same_shape(op_name, a, b):
-    a_shape = a.shape if hasattr(a, "shape") else ()
-    b_shape = b.shape if hasattr(b, "shape") else ()
-    if tuple(a_shape) != tuple(b_shape):
-        raise ShapeError(f"{op_name}: input of shape {tuple(a_shape)} and target of shape "
-                         f"{tuple(b_shape)} must match (broadcasting here is usually a bug)")
+def mse_loss_composite(input, target, reduction="mean"):
+    """ℓ = (input − target)², then reduced, built from sub, mul and mean: the gradient
+    2(input − target) (÷ n for the mean) comes from theirs."""
+    input, target = guards.loss_operands("mse_loss", input, target, reduction)
+    diff = input - target
+    return _reduce(diff * diff, reduction)
 
 
-def _target_like(op_name, target, prediction):
-    """A bool or integer target converted to the prediction's dtype (a constant)."""
-    pred = prediction.data if isinstance(prediction, Tensor) else np.asarray(prediction)
-    floating(op_name, "the input", pred)
-    data = target.data if isinstance(target, Tensor) else target
-    if hasattr(data, "dtype") and data.dtype.kind in "biu":
-        return Tensor(like(op_name, data, pred))
-    return target
-
-
-class MSELoss(Function):
-    """ℓ = (a − b)² elementwise, then reduced;  ∂ℓ/∂a = 2(a − b), ∂ℓ/∂b = −2(a − b)
-    (divided by the number of elements for ``reduction="mean"``).
-
-    One fused op rather than sub → mul → mean: the same arithmetic with a third
-    of the bookkeeping, which dominates the cost of a small regression model.
-    """
-
-    @staticmethod
-    def forward(ctx, a, b, reduction="mean"):
-        floating("mse_loss", "the input", a)
-        b = like("mse_loss", b, a)
-        diff = a - b
-        ctx.save_for_backward(diff)
-        ctx.reduction = reduction
-        squared = diff * diff
-        if reduction == "mean":
-            return squared.mean()
-        return squared.sum() if reduction == "sum" else squared
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (diff,) = ctx.saved
-        if ctx.reduction == "mean":
-            grad_out = grad_out * (2.0 / max(diff.size, 1))
-        else:
-            grad_out = grad_out * 2.0
-        grad_a = grad_out * diff
-        return grad_a, (-grad_a if ctx.needs_input_grad[1] else None)
-
-
-def mse_loss(input, target, reduction="mean"):  # noqa: A002 - PyTorch's name
-    """Mean squared error, ℓ = (input − target)² (see :class:`MSELoss`).
-    The input must be floating; a bool or integer target takes the input's dtype."""
-    _check_same_shape("mse_loss", input, target)
-    if reduction not in ("mean", "sum", "none"):
-        raise ArgumentError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', "
-                            f"got {reduction!r}")
-    return MSELoss.apply(input, target, reduction=reduction)
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error (see :func:`mse_loss_composite`); the input must be floating, a
+    bool or integer target takes the input's dtype, shapes must match."""
+    return fast.select(mse_loss_composite)(input, target, reduction)  # fused: fast/losses.py
 
 
 class BCEWithLogits(Function):
-    """ℓ = −[y·log σ(x) + (1 − y)·log(1 − σ(x))],
-    computed stably as max(x, 0) − x·y + log(1 + e^{−|x|}).
-
+    """ℓ = −[y·log σ(x) + (1 − y)·log(1 − σ(x))] = max(x, 0) − x·y + log(1 + e^{−|x|});
     ∂ℓ/∂x = σ(x) − y,   ∂ℓ/∂y = −x.
+
+    One op rather than a composite: built from primitives, the stable form's |x| has a
+    kink at 0 (the composite's gradient there is −y, not ½ − y), and the smooth
+    logsumexp form loses log1p's precision in float16 (1.3135 for 1.3132 at x = 1).
     """
 
     @staticmethod
     def forward(ctx, x, y):
-        floating("binary_cross_entropy_with_logits", "logits", x)
-        y = like("binary_cross_entropy_with_logits", y, x)
         xp = backend.get_array_module(x)
         ctx.save_for_backward(x, y)
         return xp.maximum(x, 0) - x * y + xp.log1p(xp.exp(-abs(x)))
@@ -337,16 +233,17 @@ class BCEWithLogits(Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, y = ctx.saved
-        grad_x = grad_out * (stable_sigmoid(x) - y) if ctx.needs_input_grad[0] else None
+        grad_x = grad_out * (sigmoid_of(x) - y) if ctx.needs_input_grad[0] else None
         grad_y = -grad_out * x if ctx.needs_input_grad[1] else None
         return grad_x, grad_y
 
 
 def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
-    """Binary cross-entropy on raw logits (no sigmoid needed first); shapes must match."""
-    _check_same_shape("binary_cross_entropy_with_logits", logits, targets)
-    return _reduce("binary_cross_entropy_with_logits", BCEWithLogits.apply(logits, targets),
-                   reduction)
+    """Binary cross-entropy on raw logits (no sigmoid needed first); shapes must match.
+    A bool or integer target takes the logits' dtype."""
+    x, y = guards.loss_operands("binary_cross_entropy_with_logits", logits, targets,
+                                reduction)
+    return _reduce(BCEWithLogits.apply(x, y), reduction)
 
 
 class Linear(Function):
@@ -361,15 +258,7 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
-        floating("linear", "the input", x)
-        floating("linear", "the weight", weight)
-        if bias is not None:
-            floating("linear", "the bias", bias)
-        if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
-            raise ShapeError(f"linear: input of shape {x.shape} does not fit weight of shape "
-                             f"{weight.shape} (needs input.shape[-1] == weight.shape[1])")
-        if bias is not None and bias.shape != (weight.shape[0],):
-            raise ShapeError(f"linear: bias of shape {bias.shape} should be ({weight.shape[0]},)")
+        guards.linear(x, weight, bias)
         ctx.save_for_backward(x, weight)
         y = x @ weight.T
         if bias is not None:
@@ -408,10 +297,8 @@ def dropout(x, p=0.5, training=True, rng=None):
     The input must be floating point (DTypeError otherwise). Dropping multiplies by 0,
     so a dropped ±inf or NaN becomes NaN (IEEE's 0·inf, as in PyTorch).
     """
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not (
-            0.0 <= p <= 1.0):
-        raise ArgumentError(f"dropout: p must be a number in [0, 1], got {p!r}")
-    floating("dropout", "the input", x.data if isinstance(x, Tensor) else np.asarray(x))
+    guards.number_in("dropout", "p", p, 0, 1)
+    guards.floating("dropout", ("the input", x.data if isinstance(x, Tensor) else np.asarray(x)))
     if not training or p == 0.0:
         return x
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
@@ -422,9 +309,9 @@ def dropout(x, p=0.5, training=True, rng=None):
 
 
 def softmax(x, axis=-1):
-    if getattr(x, "ndim", None) == 0:
-        return _scalar_as_row(Softmax, x, axis)
-    return Softmax.apply(x, axis=axis)
+    """yᵢ = e^{xᵢ} / Σⱼ e^{xⱼ} = exp(log_softmax(x)ᵢ): built from those two ops, so
+    ∂yᵢ/∂xⱼ = yᵢ(δᵢⱼ − yⱼ) comes from theirs (rows with NaN or +inf are NaN, as above)."""
+    return exp(log_softmax(x, axis=axis))
 
 
 def log_softmax(x, axis=-1):

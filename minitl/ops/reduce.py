@@ -2,10 +2,10 @@
 
 Every output element gathers a group of input elements, so backward sends the
 output's gradient back to each member of its group, broadcast over the
-reduced axes (``expand_reduced`` restores the axes that ``keepdims=False``
-removed, so the broadcast lines up).
+reduced axes (``_expand`` restores the axes that ``keepdims=False`` removed, so
+the broadcast lines up).
 
-dtypes (see ``_dtypes.py``): sum keeps integers and counts bools, accumulating in
+dtypes (see ``minitl/guards.py``): sum keeps integers and counts bools, accumulating in
 64 bits as NumPy does (int32 → int64, uint8 → uint64); float16 sums and means
 accumulate in float32 and return float16, as PyTorch does (in float16 alone,
 2048 + 1 rounds back to 2048); max and min keep any dtype;
@@ -20,11 +20,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import guards
 from ..autograd import Function, Tensor
-from ..errors import ShapeError
-from ._dtypes import common, real
-from ._util import expand_reduced, normalize_axes
+from ..backend import get_array_module
+from .elementwise import astype
+
+
+def _expand(grad, axes, keepdims: bool):
+    """Put back the reduced axes of ``grad`` as size-1 axes, ready to broadcast."""
+    if keepdims or not axes:
+        return grad
+    shape = list(grad.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return grad.reshape(shape)
+
+
+def _accumulate(method, x, axes, keepdims):
+    """``x.sum`` or ``x.mean`` over ``axes``; float16 accumulates in float32 and returns
+    float16, as PyTorch does."""
+    if x.dtype == np.float16:
+        wide = getattr(x, method)(axis=axes, keepdims=keepdims, dtype=np.float32)
+        return wide.astype(np.float16)
+    return getattr(x, method)(axis=axes, keepdims=keepdims)
 
 
 class Sum(Function):
@@ -32,18 +50,15 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        (x,) = common("sum", x)
-        axes = normalize_axes("sum", axis, x.ndim)
+        (x,) = guards.common("sum", x)
+        axes = guards.axes("sum", axis, x.ndim)
         ctx.in_shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
-        if x.dtype == np.float16:  # accumulate wider, return float16 (as PyTorch)
-            return x.sum(axis=axes, keepdims=keepdims, dtype=np.float32).astype(np.float16)
-        return x.sum(axis=axes, keepdims=keepdims)
+        return _accumulate("sum", x, axes, keepdims)
 
     @staticmethod
     def backward(ctx, grad_out):
-        xp = backend.get_array_module(grad_out)
-        grad = expand_reduced(grad_out, ctx.in_shape, ctx.axes, ctx.keepdims)
-        return xp.broadcast_to(grad, ctx.in_shape)
+        grad = _expand(grad_out, ctx.axes, ctx.keepdims)
+        return get_array_module(grad).broadcast_to(grad, ctx.in_shape)
 
 
 class Mean(Function):
@@ -51,20 +66,16 @@ class Mean(Function):
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
-        (x,) = real("mean", x)
-        axes = normalize_axes("mean", axis, x.ndim)
+        (x,) = guards.real("mean", x)
+        axes = guards.axes("mean", axis, x.ndim)
         ctx.in_shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
         ctx.count = int(np.prod([x.shape[a] for a in axes]))
-        if x.dtype == np.float16:  # accumulate wider, return float16 (as PyTorch)
-            return x.mean(axis=axes, keepdims=keepdims, dtype=np.float32).astype(np.float16)
-        return x.mean(axis=axes, keepdims=keepdims)
+        return _accumulate("mean", x, axes, keepdims)
 
     @staticmethod
     def backward(ctx, grad_out):
-        xp = backend.get_array_module(grad_out)
-        grad = expand_reduced(grad_out, ctx.in_shape, ctx.axes, ctx.keepdims)
-        # an empty group (count 0) has no element to receive a gradient anyway
-        return xp.broadcast_to(grad / (ctx.count or 1), ctx.in_shape)
+        grad = _expand(grad_out, ctx.axes, ctx.keepdims) / (ctx.count or 1)  # 0: no element
+        return get_array_module(grad).broadcast_to(grad, ctx.in_shape)
 
 
 class Extreme(Function):
@@ -78,10 +89,8 @@ class Extreme(Function):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False, largest=True):
         name = "max" if largest else "min"
-        (x,) = common(name, x)
-        axes = normalize_axes(name, axis, x.ndim)
-        if x.size == 0 or any(x.shape[a] == 0 for a in axes):
-            raise ShapeError(f"{name}: cannot reduce an empty axis of a tensor of shape {x.shape}")
+        (x,) = guards.common(name, x)
+        axes = guards.nonempty_axes(name, axis, x.shape)
         y = x.max(axis=axes, keepdims=True) if largest else x.min(axis=axes, keepdims=True)
         ctx.save_for_backward(x, y)
         ctx.axes, ctx.keepdims = axes, keepdims
@@ -92,42 +101,10 @@ class Extreme(Function):
         x, y = ctx.saved
         hit = x == y
         count = hit.sum(axis=ctx.axes, keepdims=True)
-        grad = expand_reduced(grad_out, x.shape, ctx.axes, ctx.keepdims)
-        return hit * (grad / count)
+        return hit * (_expand(grad_out, ctx.axes, ctx.keepdims) / count)
 
 
-class Var(Function):
-    """y = Σ (x − x̄)² / (n − ddof) over the axes;  ∂y/∂x[i] = 2(x[i] − x̄)/(n − ddof).
-
-    (The x̄ term's own derivative cancels because Σ(x − x̄) = 0.) ddof=0 is
-    NumPy's default, the biased variance BatchNorm uses; PyTorch's ``var``
-    defaults to the unbiased ddof=1.
-    """
-
-    @staticmethod
-    def forward(ctx, x, axis=None, keepdims=False, ddof=0):
-        (x,) = real("var", x)
-        axes = normalize_axes("var", axis, x.ndim)
-        n = int(np.prod([x.shape[a] for a in axes]))
-        if n - ddof <= 0:
-            raise ShapeError(f"var: {n} values per group with ddof={ddof} leave no degrees "
-                             "of freedom")
-        # float16 squares overflow from |x − x̄| > 256: work in float32 (NumPy's var does too)
-        work = x.astype(np.float32) if x.dtype == np.float16 else x
-        centred = work - work.mean(axis=axes, keepdims=True)
-        ctx.save_for_backward(centred)
-        ctx.axes, ctx.keepdims, ctx.denominator = axes, keepdims, n - ddof
-        y = (centred * centred).sum(axis=axes, keepdims=keepdims) / ctx.denominator
-        return y.astype(x.dtype, copy=False)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (centred,) = ctx.saved
-        grad = expand_reduced(grad_out, centred.shape, ctx.axes, ctx.keepdims)
-        return grad * (2 / ctx.denominator) * centred
-
-
-def sum(x, axis=None, keepdims=False):  # noqa: A001 - NumPy/PyTorch name
+def sum(x, axis=None, keepdims=False):
     return Sum.apply(x, axis=axis, keepdims=keepdims)
 
 
@@ -135,40 +112,42 @@ def mean(x, axis=None, keepdims=False):
     return Mean.apply(x, axis=axis, keepdims=keepdims)
 
 
-def max(x, axis=None, keepdims=False):  # noqa: A001
+def max(x, axis=None, keepdims=False):
     return Extreme.apply(x, axis=axis, keepdims=keepdims, largest=True)
 
 
-def min(x, axis=None, keepdims=False):  # noqa: A001
+def min(x, axis=None, keepdims=False):
     return Extreme.apply(x, axis=axis, keepdims=keepdims, largest=False)
 
 
 def var(x, axis=None, keepdims=False, ddof=0):
-    return Var.apply(x, axis=axis, keepdims=keepdims, ddof=ddof)
+    """Σ (x − x̄)² / (n − ddof) over the axes, built from mean, sub, mul and sum, so its
+    gradient 2(x − x̄)/(n − ddof) comes from theirs (the x̄ term's share cancels, since
+    Σ(x − x̄) = 0). ddof=0 is NumPy's default and the biased variance BatchNorm uses;
+    PyTorch's ``var`` defaults to the unbiased ddof=1. float16 works in float32: its
+    squares overflow from |x − x̄| > 256 (NumPy's var widens too)."""
+    x = x if isinstance(x, Tensor) else Tensor(guards.operand("var", x, []))
+    axes = guards.degrees_of_freedom("var", axis, x.shape, ddof)
+    work = astype(x, np.float32) if x.dtype == np.float16 else x
+    centred = work - mean(work, axis=axes, keepdims=True)
+    n = int(np.prod([x.shape[a] for a in axes]))
+    y = sum(centred * centred, axis=axes, keepdims=keepdims) / (n - ddof)
+    return astype(y, np.float16) if x.dtype == np.float16 else y
 
 
 def std(x, axis=None, keepdims=False, ddof=0):
     """√var, built from the two differentiable ops. float16 goes through float32: its
     variance overflows long before its standard deviation does (std of [6e4, 0] = 3e4)."""
     if isinstance(x, Tensor) and x.dtype == np.float16:
-        from .elementwise import astype
-
         return astype(std(astype(x, np.float32), axis, keepdims, ddof), np.float16)
     return var(x, axis=axis, keepdims=keepdims, ddof=ddof) ** 0.5
 
 
 def _arg_extreme(name, x, axis, keepdims):
-    data = x.data if isinstance(x, Tensor) else x
-    (data,) = common(name, data)
-    if axis is not None:
-        if not isinstance(axis, (int, np.integer)):
-            raise ShapeError(f"{name}: axis must be an int or None, got {axis!r}")
-        (axis,) = normalize_axes(name, axis, data.ndim) or (None,)
-    if data.size == 0 or (axis is not None and data.shape[axis] == 0):
-        raise ShapeError(f"{name}: cannot take the {name} of an empty axis of a tensor of "
-                         f"shape {data.shape}")
+    (data,) = guards.common(name, x.data if isinstance(x, Tensor) else x)
+    axis = guards.arg_axis(name, axis, data.shape)
     found = data.argmax(axis=axis) if name == "argmax" else data.argmin(axis=axis)
-    found = backend.get_array_module(data).asarray(found, dtype=np.int64)
+    found = get_array_module(data).asarray(found, dtype=np.int64)
     if keepdims:  # NumPy's keepdims=True keeps every axis when axis is None
         found = found.reshape((1,) * data.ndim if axis is None else
                               data.shape[:axis] + (1,) + data.shape[axis + 1:])

@@ -62,7 +62,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from ..autograd import Tensor, _is_floating, enable_grad, no_grad
+from ..autograd import Tensor, enable_grad, no_grad
 from ..backend import get_array_module, to_device
 from ..errors import ArgumentError, CheckpointError
 
@@ -171,7 +171,7 @@ class Optimizer:
             if not p.is_leaf:
                 raise ValueError(f"{name}: cannot optimize a computed (non-leaf) tensor; "
                                  "optimize the Parameters it was computed from")
-            if not _is_floating(p.dtype):
+            if p.dtype.kind != "f":
                 raise TypeError(f"{name}: a {_describe(p)} cannot require a gradient, so it "
                                 "cannot be optimized; only floating-point tensors can")
             if id(p) in seen:
@@ -392,7 +392,7 @@ class Optimizer:
             for key, value in entries.items():
                 value = value.data if isinstance(value, Tensor) else value
                 if _is_array(value):
-                    if tuple(value.shape) != tuple(p.shape) or not _is_floating(value.dtype):
+                    if tuple(value.shape) != tuple(p.shape) or value.dtype.kind != "f":
                         raise fail(f"state {key!r} of parameter {idx} is {value.dtype} of "
                                    f"shape {tuple(value.shape)}, but the parameter is "
                                    f"{p.dtype} of shape {tuple(p.shape)}")
@@ -431,7 +431,7 @@ def _restore_value(value, param):
     if not _is_array(value):
         return copy.deepcopy(value)
     array = to_device(value, param.device)
-    if _is_floating(array.dtype) and array.dtype != param.dtype:
+    if array.dtype.kind == "f" and array.dtype != param.dtype:
         array = array.astype(param.dtype)
     return array.copy() if array is value else array
 

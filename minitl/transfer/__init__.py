@@ -20,50 +20,25 @@ After training, *did it work?*
 Files, one job each: ``model.py`` (BodyHead, split, copies, blocks), ``loop.py``
 (train_loop, History, evaluation, features), ``divergence.py`` (NaN diagnosis),
 ``monitor.py`` + ``thresholds.py``, ``reinit.py`` (fresh and matched-norm weights),
-``recipes.py``, ``adapt.py``, ``transferability.py``, ``checklist.py`` + ``figures.py``,
+``recipes.py``, ``adapt.py``, ``depth.py`` (how many layers to freeze, from a
+layer-transfer curve), ``transferability.py``, ``checklist.py`` + ``figures.py``,
 ``metrics.py``, ``mismatch.py`` (how E moves: useful vs destructive; Δθ per group),
 ``stats.py``.
+
+This package exports what a learner calls (25 names); everything else stays reachable in
+its submodule (``minitl.transfer.metrics.h_score``, ``minitl.transfer.model.named_blocks``).
+Data flows one way: ``adapt`` → ``recipes`` → ``loop`` → ``minitl.optim`` and ``minitl.nn``.
 """
 
-from . import thresholds
-from .adapt import MIN_GAIN, NOISE_Z, SCRATCH_MARGIN, AdaptResult, adapt, required_gain
-from .checklist import ChecklistReport, checklist_report
-from .divergence import check_finite, first_nonfinite
-from .loop import (
-    History,
-    derive_seed,
-    evaluate,
-    extract_features,
-    make_optimizer,
-    set_train_mode,
-    train_loop,
-)
-from .metrics import (
-    h_score,
-    label_cka,
-    leep,
-    linear_cka,
-    logme,
-    representation_mismatch,
-    ridge_probe,
-    transferability_scores,
-)
-from .mismatch import mismatch_decomposition, mismatch_gradient, relative_update
-from .model import (
-    BodyHead,
-    as_body_head,
-    attach_head,
-    blocks,
-    copy_module,
-    default_head,
-    evaluating,
-    feature_shape,
-    named_blocks,
-    split,
-)
-from .monitor import StabilityMonitor, stability_verdict
+from . import metrics, stats, thresholds
+from .adapt import AdaptResult, adapt
+from .checklist import checklist_report
+from .loop import History, train_loop
+from .metrics import linear_cka, logme, representation_mismatch, ridge_probe
+from .model import BodyHead, split
+from .monitor import StabilityMonitor
 from .recipes import (
-    ULMFIT_DECAY,
+    RunConfig,
     TransferResult,
     feature_extraction,
     lp_ft,
@@ -71,37 +46,13 @@ from .recipes import (
     safe_finetune,
     scratch,
 )
-from .reinit import match_weight_norms, matched_norm_init, reinitialize
-from .stats import (
-    Claim,
-    Equivalence,
-    PairedDifference,
-    bootstrap_ci,
-    negative_transfer_gap,
-    normal_quantile,
-    paired_difference,
-    spearman,
-    steps_to_reach,
-    student_t_cdf,
-    t_interval,
-    t_quantile,
-    tost,
-)
+from .stats import negative_transfer_gap, paired_difference
 from .transferability import transferability
 
 __all__ = [
-    "MIN_GAIN", "NOISE_Z", "SCRATCH_MARGIN", "ULMFIT_DECAY", "AdaptResult", "BodyHead",
-    "ChecklistReport", "Claim", "Equivalence", "History", "PairedDifference", "StabilityMonitor",
-    "TransferResult", "adapt", "as_body_head", "attach_head", "blocks", "bootstrap_ci",
-    "check_finite", "checklist_report", "copy_module", "default_head", "derive_seed", "evaluate",
-    "evaluating", "extract_features", "feature_extraction", "feature_shape", "first_nonfinite",
-    "h_score", "label_cka", "leep", "linear_cka", "logme", "lp_ft", "make_optimizer",
-    "match_weight_norms", "matched_norm_init", "mismatch_decomposition",
-    "mismatch_gradient", "naive_finetune", "named_blocks",
-    "negative_transfer_gap", "normal_quantile", "paired_difference", "reinitialize",
-    "relative_update",
-    "representation_mismatch", "required_gain", "ridge_probe", "safe_finetune", "scratch",
-    "set_train_mode", "spearman", "split", "stability_verdict", "steps_to_reach", "student_t_cdf",
-    "t_interval", "t_quantile", "thresholds", "tost", "train_loop", "transferability",
-    "transferability_scores",
+    "AdaptResult", "BodyHead", "History", "RunConfig", "StabilityMonitor", "TransferResult",
+    "adapt", "checklist_report", "feature_extraction", "linear_cka", "logme", "lp_ft",
+    "metrics", "naive_finetune", "negative_transfer_gap", "paired_difference",
+    "representation_mismatch", "ridge_probe", "safe_finetune", "scratch", "split", "stats",
+    "thresholds", "train_loop", "transferability",
 ]

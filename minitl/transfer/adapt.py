@@ -27,7 +27,7 @@ and the full history.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,7 +36,15 @@ from ..optim import layerwise_lr_groups
 from . import thresholds as T
 from .loop import History, jsonable, make_optimizer, train_loop
 from .monitor import StabilityMonitor
-from .recipes import ULMFIT_DECAY, TransferResult, _resolve_blocks, _setup, _train_head, scratch
+from .recipes import (
+    ULMFIT_DECAY,
+    RunConfig,
+    TransferResult,
+    prepare,
+    resolve_blocks,
+    scratch,
+    train_head,
+)
 
 __all__ = ["MIN_GAIN", "NOISE_Z", "SCRATCH_MARGIN", "AdaptResult", "adapt", "required_gain"]
 
@@ -107,14 +115,13 @@ def _level_stability(history: History, after_step: int) -> tuple[str, list[str]]
     return word, reasons
 
 
-def adapt(source, train, val, *, head=None, num_classes=None, blocks=None,
+def adapt(source, train, val, *, config: RunConfig | None = None, blocks=None,
           head_lr: float = 1e-2, head_epochs: int = 100, head_tol: float = 1e-3,
           lr: float = 1e-3, decay: float = ULMFIT_DECAY, epochs_per_level: int = 5,
           min_gain: float = MIN_GAIN, patience: int = 1, max_levels: int | None = None,
           compare_scratch: bool = False, scratch_margin: float = SCRATCH_MARGIN,
-          scratch_lr: float = 1e-3, source_probe=None, batch_size: int = 32,
-          optimizer: str = "adam", seed: int = 0, device: str = "cpu",
-          monitor: StabilityMonitor | None = None, split_at: int = -1) -> AdaptResult:
+          scratch_lr: float = 1e-3, source_probe=None, freeze_depth: int | None = None,
+          **shared) -> AdaptResult:
     """Adapt ``source`` to the target task only as far as validation evidence supports.
 
     ``train``/``val`` are ``(inputs, labels)``; validation data is required, since every
@@ -122,8 +129,14 @@ def adapt(source, train, val, *, head=None, num_classes=None, blocks=None,
     convergence on cached features), ``lr``/``decay``/``epochs_per_level`` each
     unfreezing level (head at ``lr``, the k-th block below at ``lr·decay^k``).
     ``source_probe`` (source inputs and labels) adds forgetting to the stability
-    verdict. ``max_levels`` caps how many blocks may be unfrozen. See the module
-    docstring for the rules; ``required_gain`` for what counts as an improvement.
+    verdict. ``max_levels`` caps how many blocks may be unfrozen. ``freeze_depth`` n
+    keeps the first n blocks of the body (input side) frozen whatever the evidence, so at
+    most ``len(blocks) - n`` are tried; take n from a layer-transfer curve with
+    :func:`~minitl.transfer.depth.recommended_freeze_depth`. See the module
+    docstring for the rules; ``required_gain`` for what counts as an improvement. The
+    shared settings (head, batch size, optimizer, seed, device, ...) are a
+    :class:`~minitl.transfer.recipes.RunConfig` or its fields as keywords; the monitor
+    defaults to a :class:`StabilityMonitor` (every decision reads its verdict).
 
     Protects: the pretrained body, which changes only when a measured gain pays for it.
     Risks: each level trains for a fixed budget, so a level that needs longer can look
@@ -131,15 +144,16 @@ def adapt(source, train, val, *, head=None, num_classes=None, blocks=None,
     """
     if val is None:
         raise ValueError("adapt decides on validation data: pass val=(inputs, labels)")
-    s = _setup(source, train, val, head=head, num_classes=num_classes, seed=seed,
-               device=device, split_at=split_at)
+    cfg = RunConfig.of(config, **shared)
+    s = prepare(source, train, val, cfg)
     model, n_val = s.model, int(s.val[0].shape[0])
     _, counts = np.unique(s.val[1], return_counts=True)
     chance = float(counts.max() / counts.sum())  # always guessing the commonest class
-    mon = monitor if monitor is not None else StabilityMonitor(source_probe=source_probe)
+    mon = cfg.monitor if isinstance(cfg.monitor, StabilityMonitor) else StabilityMonitor(
+        source_probe=source_probe)
     mon.attach(model, source_head=s.source.head, default_target_probe=s.val)
     history = History()
-    loader = s.loader(s.x, batch_size)
+    loader = s.loader(s.x, cfg.batch_size)
     decisions: list[dict] = []
 
     def record(level, trainable, start, decision, why, **extra):
@@ -153,14 +167,19 @@ def adapt(source, train, val, *, head=None, num_classes=None, blocks=None,
         })
 
     # 1. feature extraction
-    _train_head(s, epochs=head_epochs, steps=None, batch_size=batch_size, lr=head_lr,
-                optimizer=optimizer, weight_decay=0.0, augment=None, cache=True,
-                eval_every=None, monitor=mon, history=history, phase="feature_extraction",
-                until_converged=True, tol=head_tol)
+    train_head(s, cfg, epochs=head_epochs, steps=None, lr=head_lr, cache=True, monitor=mon,
+               history=history, phase="feature_extraction", until_converged=True, tol=head_tol)
     best = {"level": "feature_extraction", "acc": history.last("val_acc"),
             "state": model.state_dict(), "trainable": []}
-    named = _resolve_blocks(model.body, blocks)
-    order = list(reversed(named))[: max_levels if max_levels is not None else len(named)]
+    named = resolve_blocks(model.body, blocks)
+    limit = len(named) if max_levels is None else max_levels
+    if freeze_depth is not None:
+        if isinstance(freeze_depth, bool) or int(freeze_depth) != freeze_depth \
+                or not 0 <= freeze_depth <= len(named):
+            raise ValueError(f"adapt: freeze_depth must be an integer in 0..{len(named)} "
+                             f"(the body has {len(named)} blocks), got {freeze_depth!r}")
+        limit = min(limit, len(named) - int(freeze_depth))
+    order = list(reversed(named))[:limit]
     if best["acc"] >= 1.0 or not order:
         why = ("validation accuracy is already 1.0 with frozen features: unfreezing has "
                "nothing left to gain" if best["acc"] >= 1.0 else "no body blocks to unfreeze")
@@ -180,7 +199,7 @@ def adapt(source, train, val, *, head=None, num_classes=None, blocks=None,
         for p in (block.parameters() if hasattr(block, "parameters") else block):
             p.requires_grad = True
         blocks_in = [b for _, b in reversed(unfrozen)] + [model.head]
-        opt = make_optimizer(optimizer, layerwise_lr_groups(blocks_in, lr, decay), lr)
+        opt = make_optimizer(cfg.optimizer, layerwise_lr_groups(blocks_in, lr, decay), lr)
         start = history.step
         try:
             train_loop(model, loader, opt, epochs=epochs_per_level, monitor=mon, val=s.val,
@@ -236,10 +255,8 @@ def adapt(source, train, val, *, head=None, num_classes=None, blocks=None,
     # 3. scratch with the same budget
     if compare_scratch:
         budget = history.step
-        scratch_run = scratch(s.source, (s.x, s.y), s.val, head=head,
-                              num_classes=s.num_classes, steps=budget, lr=scratch_lr,
-                              batch_size=batch_size, optimizer=optimizer, seed=seed,
-                              device=device)
+        scratch_run = scratch(s.source, (s.x, s.y), s.val, steps=budget, lr=scratch_lr,
+                              config=replace(cfg, num_classes=s.num_classes, monitor=None))
         s_acc = scratch_run.final["val_acc"]
         margin = f"{s_acc:.3f} vs {best['level']} {best['acc']:.3f}, margin {scratch_margin}"
         if s_acc >= best["acc"] + scratch_margin:

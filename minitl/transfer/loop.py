@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from .. import backend
-from ..autograd import no_grad, tensor
+from ..autograd import no_grad
+from ..creation import tensor
 from ..errors import ArgumentError
 from ..nn import Module
 from ..nn.functional import cross_entropy

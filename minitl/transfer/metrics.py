@@ -509,7 +509,7 @@ def ridge_probe(train_features, train_labels, test_features, test_labels,
     its optimum, while the same learning rate may overshoot on large-scale features. So a
     better representation with awkward scaling can score *below* a worse one: the ranking
     comes out backwards. Standardising and solving to convergence removes the optimiser
-    from the measurement (SCIENCE.md, "Linear probe").
+    from the measurement (docs/SCIENCE.md, "Linear probe").
 
     Classes are the sorted distinct training labels; test examples whose label never
     appears in training count as errors. With ``return_weights=True`` returns

@@ -22,7 +22,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from .. import backend
-from ..autograd import no_grad, tensor
+from ..autograd import no_grad
+from ..creation import tensor
 from ..nn import Module
 from .metrics import _labels, _one_hot, representation_mismatch
 from .model import evaluating, model_device

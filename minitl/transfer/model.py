@@ -18,7 +18,8 @@ import copy
 import math
 from collections import OrderedDict
 
-from ..autograd import no_grad, tensor
+from ..autograd import no_grad
+from ..creation import tensor
 from ..nn import BatchNorm1d, BatchNorm2d, Flatten, LayerNorm, Linear, Module, Sequential
 from ..nn._utils import as_generator
 from ._arrays import host_array

@@ -49,7 +49,8 @@ import math
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor, no_grad, tensor
+from ..autograd import Tensor, no_grad
+from ..creation import tensor
 from ..errors import TrainingDivergedError
 from ..nn import Module, ReLU
 from . import thresholds as T

@@ -14,14 +14,22 @@ model, the per-step :class:`History`, and the final numbers. None of them modifi
 ``lp_ft``            linear probe to convergence, then fine-tune at a small rate
 ==================== ============================================================
 
+What every recipe shares (the new head, the batches, the optimizer, the seed, the
+device, the monitor) is one :class:`RunConfig`: pass ``config=RunConfig(...)``, or any of
+its fields as a keyword (``scratch(src, train, batch_size=64)``). Each recipe's own
+arguments (epochs, learning rates, stages) stay in its signature.
+
 Pairing: with the same ``seed`` every recipe draws the same new head and sees the
 batches in the same order (see :func:`~minitl.transfer.loop.derive_seed`), so
 per-seed differences between recipes measure the recipe, not the luck of the draw.
+
+:func:`prepare`, :func:`train_head` and :func:`resolve_blocks` are the steps the recipes
+are made of; :mod:`~minitl.transfer.adapt` builds on them too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -52,8 +60,8 @@ from .monitor import StabilityMonitor
 from .reinit import match_weight_norms, reinitialize
 
 __all__ = [
-    "ULMFIT_DECAY", "TransferResult", "feature_extraction", "lp_ft", "naive_finetune",
-    "safe_finetune", "scratch",
+    "ULMFIT_DECAY", "Prepared", "RunConfig", "TransferResult", "feature_extraction", "lp_ft",
+    "naive_finetune", "prepare", "resolve_blocks", "safe_finetune", "scratch", "train_head",
 ]
 
 #: Learning-rate ratio between a block and the one above it: ULMFiT divides by 2.6 per
@@ -101,8 +109,44 @@ class TransferResult:
         })
 
 
+@dataclass(frozen=True)
+class RunConfig:
+    """What every recipe shares. ``head``: None (a default linear head), a Module, or a
+    factory ``head(feature_shape, num_classes, rng)``; ``num_classes``: None (from the
+    labels); ``batch_size``, ``optimizer`` ("adam", "adamw" or "sgd"), ``weight_decay``;
+    ``augment``: a batch transform or None; ``eval_every``: steps between evaluations
+    (None: once per epoch); ``seed``; ``device``; ``monitor``: None/False (none), True (a
+    default :class:`StabilityMonitor`) or one to attach; ``split_at``: where a Sequential
+    source splits into body and head."""
+
+    head: object = None
+    num_classes: int | None = None
+    batch_size: int = 32
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    augment: object = None
+    eval_every: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    monitor: object = None
+    split_at: int = -1
+
+    @classmethod
+    def of(cls, config: RunConfig | None = None, **overrides) -> RunConfig:
+        """``config`` (or the defaults) with ``overrides`` applied; an unknown name is a
+        TypeError, as an unknown keyword argument would be."""
+        unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(f"unexpected keyword arguments {unknown}; the shared settings "
+                            f"are {[f.name for f in fields(cls)]}")
+        return replace(config if config is not None else cls(), **overrides)
+
+
 @dataclass
-class _Setup:
+class Prepared:
+    """A recipe's working copy: the ``source``, the ``model`` to train (a deep copy of the
+    source body with a new head), the training data, ``val``, the class count and seed."""
+
     source: BodyHead
     model: BodyHead
     x: np.ndarray
@@ -121,9 +165,10 @@ class _Setup:
                 "num_classes": self.num_classes, **hyper}
 
 
-def _setup(source, train, val, *, head, num_classes, seed, device, split_at) -> _Setup:
-    """Copy the source body, give it a new head (seeded), move it to ``device``."""
-    source = as_body_head(source, split_at)
+def prepare(source, train, val, cfg: RunConfig) -> Prepared:
+    """Copy the source body, give it a new head (seeded), move it to ``cfg.device``."""
+    head, num_classes, seed = cfg.head, cfg.num_classes, cfg.seed
+    source = as_body_head(source, cfg.split_at)
     x, y = as_xy(train)
     val = as_xy(val) if val is not None else None
     if num_classes is None:
@@ -134,11 +179,11 @@ def _setup(source, train, val, *, head, num_classes, seed, device, split_at) -> 
     elif head is not None:
         head = copy_module(head)
     model = attach_head(source, head, num_classes=num_classes, sample=x[:2], rng=rng)
-    model.to(device)
-    return _Setup(source, model, x, y, val, int(num_classes), int(seed))
+    model.to(cfg.device)
+    return Prepared(source, model, x, y, val, int(num_classes), int(seed))
 
 
-def _attach_monitor(monitor, s: _Setup, source_head: bool = True):
+def _attach_monitor(monitor, s: Prepared, source_head: bool = True):
     """``None``/``False``: no monitor; ``True``: a default one; else attach the one given.
     The target probe defaults to the validation data (else the training data)."""
     if monitor is None or monitor is False:
@@ -149,9 +194,8 @@ def _attach_monitor(monitor, s: _Setup, source_head: bool = True):
                           default_target_probe=s.val or (s.x, s.y))
 
 
-def _train_head(s: _Setup, *, epochs, steps, batch_size, lr, optimizer, weight_decay,
-                augment, cache, eval_every, monitor, history, phase,
-                until_converged=False, tol=1e-3) -> dict:
+def train_head(s: Prepared, cfg: RunConfig, *, epochs, steps, lr, cache, monitor, history,
+               phase, until_converged=False, tol=1e-3) -> dict:
     """Train ``s.model.head`` with the body frozen. Returns facts for ``info``.
 
     With ``cache`` and no augmentation the body runs once over the training and
@@ -159,9 +203,9 @@ def _train_head(s: _Setup, *, epochs, steps, batch_size, lr, optimizer, weight_d
     features: each epoch then costs only the head. ``until_converged`` stops early when
     an epoch lowers the full training loss by less than ``tol`` (relative).
     """
-    model = s.model
+    model, augment = s.model, cfg.augment
     model.body.freeze()
-    opt = make_optimizer(optimizer, list(model.head.parameters()), lr, weight_decay)
+    opt = make_optimizer(cfg.optimizer, list(model.head.parameters()), lr, cfg.weight_decay)
     cached = cache and augment is None
     if cached:
         feats = extract_features(model.body, s.x)
@@ -169,8 +213,8 @@ def _train_head(s: _Setup, *, epochs, steps, batch_size, lr, optimizer, weight_d
         net, train_x, prefix = model.head, feats, "head"
     else:
         net, train_x, val, prefix = model, s.x, s.val, ""
-    loader = s.loader(train_x, batch_size)
-    common = dict(monitor=monitor, val=val, eval_every=eval_every, history=history,
+    loader = s.loader(train_x, cfg.batch_size)
+    common = dict(monitor=monitor, val=val, eval_every=cfg.eval_every, history=history,
                   phase=phase, augment=augment, augment_seed=derive_seed(s.seed, "augment"),
                   prefix=prefix)
     if not until_converged:
@@ -186,16 +230,28 @@ def _train_head(s: _Setup, *, epochs, steps, batch_size, lr, optimizer, weight_d
     return {"cached_features": cached, "epochs_run": run, "converged": converged}
 
 
-def _result(s: _Setup, history, recipe, config, info=None) -> TransferResult:
+def _recorded(cfg: RunConfig) -> dict:
+    """The shared settings a result's config records (as it always has)."""
+    return dict(batch_size=cfg.batch_size, optimizer=cfg.optimizer,
+                weight_decay=cfg.weight_decay)
+
+
+def _train_all(s: Prepared, cfg: RunConfig, opt, epochs, steps, monitor, phase, history=None):
+    """Train the whole model (whatever is trainable) with ``opt`` on the training data."""
+    return train_loop(s.model, s.loader(s.x, cfg.batch_size), opt, epochs=epochs, steps=steps,
+                      monitor=monitor, val=s.val, eval_every=cfg.eval_every, history=history,
+                      phase=phase, augment=cfg.augment,
+                      augment_seed=derive_seed(cfg.seed, "augment"))
+
+
+def _result(s: Prepared, history, recipe, config, info=None) -> TransferResult:
     return TransferResult(s.model, history, recipe, s.config(**config), final_metrics(history),
                           info or {})
 
 
-def scratch(source, train, val=None, *, init: str = "fresh", head=None, num_classes=None,
-            epochs: int = 10, steps: int | None = None, batch_size: int = 32, lr: float = 1e-3,
-            optimizer: str = "adam", weight_decay: float = 0.0, augment=None,
-            eval_every=None, seed: int = 0, device: str = "cpu", monitor=None,
-            split_at: int = -1) -> TransferResult:
+def scratch(source, train, val=None, *, config: RunConfig | None = None, init: str = "fresh",
+            epochs: int = 10, steps: int | None = None, lr: float = 1e-3,
+            **shared) -> TransferResult:
     """Train the same architecture from random weights: the baseline transfer must beat.
 
     ``init="fresh"`` draws every body layer anew (seeded). ``init="matched_norm"`` then
@@ -207,28 +263,23 @@ def scratch(source, train, val=None, *, init: str = "fresh", head=None, num_clas
     """
     if init not in ("fresh", "matched_norm"):
         raise ValueError(f"init must be 'fresh' or 'matched_norm', got {init!r}")
-    s = _setup(source, train, val, head=head, num_classes=num_classes, seed=seed,
-               device=device, split_at=split_at)
-    rng = np.random.default_rng(derive_seed(seed, "scratch"))
+    cfg = RunConfig.of(config, **shared)
+    s = prepare(source, train, val, cfg)
+    rng = np.random.default_rng(derive_seed(cfg.seed, "scratch"))
     reinitialize(s.model.body, rng)
     if init == "matched_norm":
         match_weight_norms(s.model.body, s.source.body, rng)
     s.model.unfreeze()
-    opt = make_optimizer(optimizer, list(s.model.parameters()), lr, weight_decay)
-    mon = _attach_monitor(monitor, s, source_head=False)
-    history = train_loop(s.model, s.loader(s.x, batch_size), opt, epochs=epochs, steps=steps,
-                         monitor=mon, val=s.val, eval_every=eval_every, phase="scratch",
-                         augment=augment, augment_seed=derive_seed(seed, "augment"))
+    opt = make_optimizer(cfg.optimizer, list(s.model.parameters()), lr, cfg.weight_decay)
+    mon = _attach_monitor(cfg.monitor, s, source_head=False)
+    history = _train_all(s, cfg, opt, epochs, steps, mon, "scratch")
     return _result(s, history, "scratch" if init == "fresh" else "scratch_matched_norm",
-                   dict(init=init, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
-                        optimizer=optimizer, weight_decay=weight_decay))
+                   dict(init=init, epochs=epochs, steps=steps, lr=lr, **_recorded(cfg)))
 
 
-def feature_extraction(source, train, val=None, *, head=None, num_classes=None,
-                       epochs: int = 20, steps: int | None = None, batch_size: int = 32,
-                       lr: float = 1e-2, optimizer: str = "adam", weight_decay: float = 0.0,
-                       augment=None, cache: bool = True, eval_every=None, seed: int = 0,
-                       device: str = "cpu", monitor=None, split_at: int = -1) -> TransferResult:
+def feature_extraction(source, train, val=None, *, config: RunConfig | None = None,
+                       epochs: int = 20, steps: int | None = None, lr: float = 1e-2,
+                       cache: bool = True, **shared) -> TransferResult:
     """Freeze the pretrained body and train only a new head on its features.
 
     With ``cache=True`` and no ``augment``, the body runs once (eval mode, no gradients)
@@ -241,24 +292,19 @@ def feature_extraction(source, train, val=None, *, head=None, num_classes=None,
     features do not carry what the target needs, no head can recover it (it underfits,
     and no amount of training helps).
     """
-    s = _setup(source, train, val, head=head, num_classes=num_classes, seed=seed,
-               device=device, split_at=split_at)
-    mon = _attach_monitor(monitor, s)
+    cfg = RunConfig.of(config, **shared)
+    s = prepare(source, train, val, cfg)
+    mon = _attach_monitor(cfg.monitor, s)
     history = History()
-    info = _train_head(s, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
-                       optimizer=optimizer, weight_decay=weight_decay, augment=augment,
-                       cache=cache, eval_every=eval_every, monitor=mon, history=history,
-                       phase="head")
+    info = train_head(s, cfg, epochs=epochs, steps=steps, lr=lr, cache=cache, monitor=mon,
+                      history=history, phase="head")
     return _result(s, history, "feature_extraction",
-                   dict(epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
-                        optimizer=optimizer, weight_decay=weight_decay, cache=cache), info)
+                   dict(epochs=epochs, steps=steps, lr=lr, **_recorded(cfg), cache=cache), info)
 
 
-def naive_finetune(source, train, val=None, *, head=None, num_classes=None, epochs: int = 10,
-                   steps: int | None = None, batch_size: int = 32, lr: float = 1e-3,
-                   optimizer: str = "adam", weight_decay: float = 0.0, augment=None,
-                   eval_every=None, seed: int = 0, device: str = "cpu", monitor=None,
-                   split_at: int = -1) -> TransferResult:
+def naive_finetune(source, train, val=None, *, config: RunConfig | None = None,
+                   epochs: int = 10, steps: int | None = None, lr: float = 1e-3,
+                   **shared) -> TransferResult:
     """Train every parameter at once, at one ordinary learning rate, from the first step.
 
     The new head starts random, so its first gradients are large and poorly aimed, and
@@ -269,20 +315,17 @@ def naive_finetune(source, train, val=None, *, head=None, num_classes=None, epoc
     features can be overwritten (catastrophic forgetting), and with unrelated tasks it
     can end below training from scratch.
     """
-    s = _setup(source, train, val, head=head, num_classes=num_classes, seed=seed,
-               device=device, split_at=split_at)
+    cfg = RunConfig.of(config, **shared)
+    s = prepare(source, train, val, cfg)
     s.model.unfreeze()
-    opt = make_optimizer(optimizer, list(s.model.parameters()), lr, weight_decay)
-    mon = _attach_monitor(monitor, s)
-    history = train_loop(s.model, s.loader(s.x, batch_size), opt, epochs=epochs, steps=steps,
-                         monitor=mon, val=s.val, eval_every=eval_every, phase="finetune",
-                         augment=augment, augment_seed=derive_seed(seed, "augment"))
+    opt = make_optimizer(cfg.optimizer, list(s.model.parameters()), lr, cfg.weight_decay)
+    mon = _attach_monitor(cfg.monitor, s)
+    history = _train_all(s, cfg, opt, epochs, steps, mon, "finetune")
     return _result(s, history, "naive_finetune",
-                   dict(epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
-                        optimizer=optimizer, weight_decay=weight_decay))
+                   dict(epochs=epochs, steps=steps, lr=lr, **_recorded(cfg)))
 
 
-def _resolve_blocks(body: Module, blocks) -> list[tuple[str, Module | list]]:
+def resolve_blocks(body: Module, blocks) -> list[tuple[str, Module | list]]:
     """Blocks as ``(name, module or list of parameters)``; ``blocks`` may list sub-module
     names of the body (``["0", "2"]``) or groups of them (``[["0", "1"], ["3"]]``)."""
     if blocks is None:
@@ -295,13 +338,11 @@ def _resolve_blocks(body: Module, blocks) -> list[tuple[str, Module | list]]:
     return out
 
 
-def safe_finetune(source, train, val=None, *, head=None, num_classes=None, blocks=None,
+def safe_finetune(source, train, val=None, *, config: RunConfig | None = None, blocks=None,
                   lr: float = 1e-3, decay: float = ULMFIT_DECAY, head_epochs: int = 2,
-                  epochs_per_block: int = 1, epochs: int = 10, batch_size: int = 32,
+                  epochs_per_block: int = 1, epochs: int = 10,
                   schedule: str | None = "slanted", l2sp_alpha: float = 0.0,
-                  l2sp_beta: float = 0.0, optimizer: str = "adam", augment=None,
-                  eval_every=None, seed: int = 0, device: str = "cpu", monitor=None,
-                  split_at: int = -1) -> TransferResult:
+                  l2sp_beta: float = 0.0, **shared) -> TransferResult:
     """Adapt the head first, then unfreeze the body from the top down, slowly.
 
     The ULMFiT recipe (Howard & Ruder, 2018), step by step:
@@ -327,17 +368,17 @@ def safe_finetune(source, train, val=None, *, head=None, num_classes=None, block
     low-level features, the small rates and late unfreezing leave too little time to
     learn them; more hyperparameters to choose.
     """
-    s = _setup(source, train, val, head=head, num_classes=num_classes, seed=seed,
-               device=device, split_at=split_at)
+    cfg = RunConfig.of(config, **shared)
+    s = prepare(source, train, val, cfg)
     model = s.model
-    named = _resolve_blocks(model.body, blocks)
+    named = resolve_blocks(model.body, blocks)
     all_blocks = [b for _, b in named] + [model.head]
     model.body.freeze()  # body parameters outside every block stay frozen throughout
     groups = layerwise_lr_groups(all_blocks, lr, decay,
                                  names=[name for name, _ in named] + ["head"])
     unfreezer = GradualUnfreezing(all_blocks)  # freezes every body block
-    opt = make_optimizer(optimizer, groups, lr)
-    loader = s.loader(s.x, batch_size)
+    opt = make_optimizer(cfg.optimizer, groups, lr, cfg.weight_decay)
+    loader = s.loader(s.x, cfg.batch_size)
     scheduler = None
     if schedule == "slanted":
         scheduler = SlantedTriangular(opt, total_steps=max(epochs * len(loader), 10))
@@ -358,31 +399,30 @@ def safe_finetune(source, train, val=None, *, head=None, num_classes=None, block
             break
         stages.append((phase, n))
         used += n
-    mon = _attach_monitor(monitor, s)
+    mon = _attach_monitor(cfg.monitor, s)
     history = History()
     for i, (phase, n) in enumerate(stages):
         if i > 0:
             unfreezer.advance()
         train_loop(model, loader, opt, epochs=n, scheduler=scheduler, monitor=mon,
-                   val=s.val, eval_every=eval_every, penalty=penalty, history=history,
-                   phase=phase, augment=augment, augment_seed=derive_seed(seed, "augment"))
+                   val=s.val, eval_every=cfg.eval_every, penalty=penalty, history=history,
+                   phase=phase, augment=cfg.augment,
+                   augment_seed=derive_seed(cfg.seed, "augment"))
     return _result(s, history, "safe_finetune",
                    dict(lr=lr, decay=decay, head_epochs=head_epochs,
                         epochs_per_block=epochs_per_block, epochs=epochs,
-                        batch_size=batch_size, schedule=schedule, l2sp_alpha=l2sp_alpha,
-                        l2sp_beta=l2sp_beta, optimizer=optimizer),
+                        batch_size=cfg.batch_size, schedule=schedule, l2sp_alpha=l2sp_alpha,
+                        l2sp_beta=l2sp_beta, optimizer=cfg.optimizer),
                    {"blocks": [name for name, _ in named],
                     "stages": [{"phase": p, "epochs": n} for p, n in stages],
                     "block_lrs": [g["initial_lr"] if "initial_lr" in g else g["lr"]
                                   for g in opt.param_groups]})
 
 
-def lp_ft(source, train, val=None, *, head=None, num_classes=None, probe_lr: float = 1e-2,
-          probe_epochs: int = 100, probe_tol: float = 1e-3, lr: float = 1e-4,
-          epochs: int = 10, steps: int | None = None, batch_size: int = 32,
-          optimizer: str = "adam", weight_decay: float = 0.0, augment=None, eval_every=None,
-          seed: int = 0, device: str = "cpu", monitor=None,
-          split_at: int = -1) -> TransferResult:
+def lp_ft(source, train, val=None, *, config: RunConfig | None = None,
+          probe_lr: float = 1e-2, probe_epochs: int = 100, probe_tol: float = 1e-3,
+          lr: float = 1e-4, epochs: int = 10, steps: int | None = None,
+          **shared) -> TransferResult:
     """Linear probe to convergence, then fine-tune everything at a small learning rate.
 
     LP-FT (Kumar et al., ICLR 2022). Stage 1 trains the head alone on cached frozen
@@ -397,22 +437,18 @@ def lp_ft(source, train, val=None, *, head=None, num_classes=None, probe_lr: flo
     (irrelevant features), the small rate may be too slow to repair the body in the
     budget; safety cannot make irrelevant features relevant.
     """
-    s = _setup(source, train, val, head=head, num_classes=num_classes, seed=seed,
-               device=device, split_at=split_at)
-    mon = _attach_monitor(monitor, s)
+    cfg = RunConfig.of(config, **shared)
+    s = prepare(source, train, val, cfg)
+    mon = _attach_monitor(cfg.monitor, s)
     history = History()
-    probe = _train_head(s, epochs=probe_epochs, steps=None, batch_size=batch_size,
-                        lr=probe_lr, optimizer=optimizer, weight_decay=weight_decay,
-                        augment=augment, cache=True, eval_every=None, monitor=mon,
-                        history=history, phase="probe", until_converged=True, tol=probe_tol)
+    probe = train_head(s, replace(cfg, eval_every=None), epochs=probe_epochs, steps=None,
+                       lr=probe_lr, cache=True, monitor=mon, history=history, phase="probe",
+                       until_converged=True, tol=probe_tol)
     probe["probe_val_acc"] = history.last("val_acc")
     probe["probe_steps"] = history.step
     s.model.unfreeze()
-    opt = make_optimizer(optimizer, list(s.model.parameters()), lr, weight_decay)
-    train_loop(s.model, s.loader(s.x, batch_size), opt, epochs=epochs, steps=steps,
-               monitor=mon, val=s.val, eval_every=eval_every, history=history,
-               phase="finetune", augment=augment, augment_seed=derive_seed(seed, "augment"))
+    opt = make_optimizer(cfg.optimizer, list(s.model.parameters()), lr, cfg.weight_decay)
+    _train_all(s, cfg, opt, epochs, steps, mon, "finetune", history)
     return _result(s, history, "lp_ft",
                    dict(probe_lr=probe_lr, probe_epochs=probe_epochs, probe_tol=probe_tol,
-                        lr=lr, epochs=epochs, steps=steps, batch_size=batch_size,
-                        optimizer=optimizer, weight_decay=weight_decay), probe)
+                        lr=lr, epochs=epochs, steps=steps, **_recorded(cfg)), probe)

@@ -8,7 +8,7 @@ The stability monitor describes a run as
 * ``"abrupt"``: it moves as much as the runs that destroyed their pretrained features.
 
 Most thresholds come from the measurements of a pure-NumPy prototype recorded in
-``SCIENCE.md`` ("What a prototype measured"): MLPs on procedural animals and digits,
+``docs/SCIENCE.md`` ("What the prototypes measured"): MLPs on procedural animals and digits,
 safe recipes (LP-FT) against naive fine-tuning at 10x the learning rate. They are
 evidence from small models, not published constants; a few are conventions of this
 project, and say so. Change them here, and every verdict changes with them.

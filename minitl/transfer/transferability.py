@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import no_grad, tensor
+from ..autograd import no_grad
+from ..creation import tensor
 from ..nn import Module
 from ..nn.functional import softmax
 from .loop import as_xy, extract_features

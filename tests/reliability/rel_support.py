@@ -1,7 +1,7 @@
 """Shared pieces of the reliability tests: input strategies, the dtype policy as the
 tests see it, the comparison against NumPy references, and the tally of bad inputs.
 
-The policy below is written independently of ``minitl/ops/_dtypes.py`` (the library's
+The policy below is written independently of ``minitl/guards.py`` (the library's
 own statement of it): if the two drift apart, the fuzz tests fail.
 
 A reference function receives NumPy arrays already cast to the dtype the op computes

@@ -2,7 +2,7 @@
 ranks, channel counts, spatial sizes (smaller than the kernel included), empty batches,
 dtypes and special values, against direct NumPy references (a loop over kernel offsets).
 
-Policy (rule 6 of ``minitl/ops/_dtypes.py``): these are neural-network ops and need
+Policy (rule 6 of ``minitl/guards.py``): these are neural-network ops and need
 floating inputs; floating operands promote as in NumPy.
 """
 

@@ -1,7 +1,7 @@
 """API fuzzing of every public op: random shapes (0-d and empty included), every dtype
 (float16/32/64, int8/32/64, uint8, bool, mixed, Python scalars) and values (±inf, NaN,
 ±1e30). Each call must match a NumPy reference computed under minitl's dtype policy
-(``minitl/ops/_dtypes.py``) or raise the ``MinitlError`` the policy names; where the
+(``minitl/guards.py``) or raise the ``MinitlError`` the policy names; where the
 forward succeeds on floating inputs, backward must run and give every input a
 gradient of its own shape and dtype.
 

@@ -2,10 +2,13 @@
 
 import json
 
+import numpy as np
 import pytest
 from transfer_toys import blind, pretrained, related_task, unrelated_task
 
-from minitl.transfer import adapt, required_gain
+from minitl.transfer import adapt
+from minitl.transfer.adapt import required_gain
+from minitl.transfer.depth import recommended_freeze_depth
 
 
 def test_frozen_features_that_solve_the_target_stop_at_feature_extraction():
@@ -61,3 +64,36 @@ def test_required_gain_is_at_least_two_standard_errors():
 def test_adapt_needs_validation_data():
     with pytest.raises(ValueError, match="validation"):
         adapt(pretrained(), related_task(50, 1), None)
+
+
+def test_freeze_depth_keeps_the_first_blocks_frozen_whatever_the_evidence():
+    # without freeze_depth this task makes adapt unfreeze down to the first block (above)
+    source = blind()
+    first_before = {k: v.copy() for k, v in source.body.state_dict().items()
+                    if k.startswith("0.")}
+    assert first_before, "the toy body's first block is named '0'"
+    result = adapt(source, unrelated_task(300, 1), unrelated_task(200, 2), lr=1e-2,
+                   freeze_depth=1)
+    levels = [d["level"] for d in result.decisions]
+    assert levels == ["feature_extraction", "top_1"]
+    after = result.model.body.state_dict()
+    for key, value in first_before.items():
+        assert np.array_equal(after[key], value), key
+
+
+@pytest.mark.parametrize("bad", [-1, 3, 1.5, True])
+def test_freeze_depth_outside_the_body_is_an_error(bad):
+    with pytest.raises(ValueError, match="freeze_depth"):
+        adapt(blind(), unrelated_task(50, 1), unrelated_task(50, 2), freeze_depth=bad)
+
+
+def test_recommended_freeze_depth_is_the_deepest_depth_within_the_margin():
+    curve = {1: 0.95, 2: 0.90, 3: 0.93, 4: 0.70}
+    assert recommended_freeze_depth(curve, 0.96, 0.02) == 1
+    assert recommended_freeze_depth(curve, 0.96, 0.035) == 3  # a dip at 2 does not hide 3
+    assert recommended_freeze_depth(curve, 0.99, 0.0) == 0
+    assert recommended_freeze_depth(curve, 0.70, 0.0) == 4
+    with pytest.raises(ValueError, match="margin"):
+        recommended_freeze_depth(curve, 0.9, -0.1)
+    with pytest.raises(ValueError, match="depths"):
+        recommended_freeze_depth({0: 0.9}, 0.9, 0.1)

@@ -7,10 +7,10 @@ from minitl.transfer import (
     StabilityMonitor,
     adapt,
     feature_extraction,
-    matched_norm_init,
     safe_finetune,
     transferability,
 )
+from minitl.transfer.reinit import matched_norm_init
 
 TRAIN, VAL = related_task(96, 0), related_task(64, 1)
 

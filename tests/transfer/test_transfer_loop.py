@@ -8,14 +8,9 @@ from transfer_toys import pretrained, related_task
 from minitl import nn
 from minitl.data import DataLoader
 from minitl.optim import Adam
-from minitl.transfer import (
-    History,
-    attach_head,
-    extract_features,
-    safe_finetune,
-    set_train_mode,
-    train_loop,
-)
+from minitl.transfer import History, safe_finetune, train_loop
+from minitl.transfer.loop import extract_features, set_train_mode
+from minitl.transfer.model import attach_head
 
 
 def test_history_rows_steps_evaluations_and_json():

@@ -5,15 +5,8 @@ import pytest
 
 import minitl
 from minitl import nn
-from minitl.transfer import (
-    BodyHead,
-    attach_head,
-    blocks,
-    copy_module,
-    evaluating,
-    named_blocks,
-    split,
-)
+from minitl.transfer import BodyHead, split
+from minitl.transfer.model import attach_head, blocks, copy_module, evaluating, named_blocks
 
 
 def sequential(seed=0):

@@ -12,14 +12,9 @@ from minitl.data import DataLoader
 from minitl.errors import TrainingDivergedError
 from minitl.nn import functional as F
 from minitl.optim import SGD, Adam
-from minitl.transfer import (
-    StabilityMonitor,
-    attach_head,
-    naive_finetune,
-    stability_verdict,
-    thresholds,
-    train_loop,
-)
+from minitl.transfer import StabilityMonitor, naive_finetune, thresholds, train_loop
+from minitl.transfer.model import attach_head
+from minitl.transfer.monitor import stability_verdict
 
 TRAIN, VAL = related_task(160, 0), related_task(128, 1)
 
