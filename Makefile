@@ -52,13 +52,16 @@ demo: $(STAMP)
 		--figure-with $(OUT)/layers_real $(DEMO_ARGS)
 	$(PY) -m demos.summary $(OUT)/parity $(OUT)/animals_digits $(OUT)/layers_glyph
 
-# Both experiments on scikit-learn's real handwritten digits (--digits real): the same
-# pre-registered claims, thresholds and tuned hyperparameters, into $(OUT)/real/.
+# The experiments on scikit-learn's real handwritten digits (--digits real): the same
+# pre-registered claims, thresholds and tuned hyperparameters, into $(OUT)/real/ (and the
+# layer-transfer experiment's real run into $(OUT)/layers_real, as demo-layers-real).
 .PHONY: demo-real
 demo-real: $(STAMP)
 	$(PY) -m demos.parity --digits real --out $(OUT)/real/parity $(DEMO_ARGS)
 	$(PY) -m demos.animals_digits --digits real --out $(OUT)/real/animals_digits $(DEMO_ARGS)
-	$(PY) -m demos.summary $(OUT)/real/parity $(OUT)/real/animals_digits
+	$(PY) -m demos.layers --digits real --out $(OUT)/layers_real \
+		--figure-with $(OUT)/layers_glyph $(DEMO_ARGS)
+	$(PY) -m demos.summary $(OUT)/real/parity $(OUT)/real/animals_digits $(OUT)/layers_real
 
 demo-parity: $(STAMP)
 	$(PY) -m demos.parity --out $(OUT)/parity $(DEMO_ARGS)
