@@ -32,7 +32,7 @@ shares the body's layers; ``body.freeze()`` stops gradients into it;
 from __future__ import annotations
 
 import difflib
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
@@ -40,48 +40,21 @@ import numpy as np
 from .. import backend
 from ..autograd import Tensor
 from ..creation import tensor
-from ..errors import CheckpointError, DeviceError, DTypeError, ShapeError
-from ..guards import as_dtype
+from ._utils import parse_to_args
 from .parameter import Parameter
+from .state import IncompatibleKeys, StateDictShapeError, check_state_dict
 
 __all__ = ["IncompatibleKeys", "Module", "RemovableHandle", "StateDictShapeError"]
 
 
-class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    """What ``load_state_dict`` returns: the model's keys the state dict lacked, and the
-    state dict's keys the model has no place for (both lists, in order)."""
-
-    __slots__ = ()
-
-    def __repr__(self):
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
-
-    __str__ = __repr__
-
-
-class StateDictShapeError(CheckpointError, ShapeError):
-    """``load_state_dict``: an array does not have the shape of the parameter or buffer it
-    should fill. Both a CheckpointError and a ShapeError, so either ``except`` catches it."""
-
-
 class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook.
-    Also a context manager: the hook is removed when the ``with`` block ends."""
+    """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook."""
 
     def __init__(self, hooks: dict):
         self._hooks = hooks
 
     def remove(self):
         self._hooks.pop(self, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.remove()
-        return False
 
 
 def _check_name(module, name, kind):
@@ -107,66 +80,6 @@ def _as_buffer(value, name):
     if isinstance(value, Tensor):
         return value.detach() if value.requires_grad else value
     return tensor(value)  # an array or a number: copied, following minitl's dtype rules
-
-
-def _does_not_fit(array, dtype) -> str | None:
-    """Why the values of ``array`` cannot be cast to ``dtype`` unchanged in kind, or None.
-
-    Integers must lie in the target's range (int64 300 would wrap to int8 44); finite
-    floats must stay finite (float32 1e6 would overflow float16 to inf). inf and NaN
-    stay what they are, and rounding to a narrower float is the precision change
-    load_state_dict promises, not an error.
-    """
-    dtype = np.dtype(dtype)
-    if array.size == 0 or array.dtype == dtype:
-        return None
-    xp = backend.get_array_module(array)
-    if dtype.kind in "iu" and array.dtype.kind in "iub":
-        info = np.iinfo(dtype)
-        low, high = int(array.min()), int(array.max())
-        if low < info.min or high > info.max:
-            return (f"values {low}..{high} do not fit {dtype} ({info.min}..{info.max}); "
-                    "they would wrap around")
-    elif dtype.kind == "f" and array.dtype.kind == "f":
-        with np.errstate(over="ignore"):
-            overflow = xp.isfinite(array) & ~xp.isfinite(array.astype(dtype))
-        if bool(overflow.any()):
-            value = float(array[overflow].reshape(-1)[0])
-            return (f"the value {value:g} does not fit {dtype} (largest "
-                    f"{float(np.finfo(dtype).max):g}); it would overflow to inf")
-    return None
-
-
-def _dtype_kind(dtype) -> str:
-    """'float', 'int' or the dtype's own name: what load_state_dict will convert between."""
-    if np.issubdtype(dtype, np.floating):
-        return "float"
-    if np.issubdtype(dtype, np.integer):
-        return "int"
-    return str(dtype)
-
-
-def _parse_to_args(device, dtype):
-    """``to("cuda")``, ``to(np.float64)``, ``to("float64")``, ``to(device=..., dtype=...)``."""
-    if device is not None and not isinstance(device, str):
-        if dtype is not None:
-            raise TypeError("to(): got two dtypes")
-        device, dtype = None, device
-    elif isinstance(device, str):
-        try:
-            device = backend.normalize_device(device)
-        except DeviceError:
-            try:
-                dtype, device = np.dtype(device), None
-            except TypeError:
-                raise DeviceError(f"to(): {device!r} is neither a device ('cpu', 'cuda') "
-                                  "nor a dtype") from None
-    if dtype is not None:
-        dtype = as_dtype("Module.to", dtype)
-        if not np.issubdtype(dtype, np.floating):
-            raise DTypeError(f"Module.to casts only to floating dtypes, got {dtype} "
-                             "(integer buffers such as num_batches_tracked keep their dtype)")
-    return device, dtype
 
 
 class Module:
@@ -242,18 +155,6 @@ class Module:
                 message += f"; did you mean {', '.join(repr(c) for c in close)}?"
         raise AttributeError(message)
 
-    def __delattr__(self, name):
-        for store_name in ("_parameters", "_buffers", "_modules"):
-            store = self.__dict__.get(store_name)
-            if store is not None and name in store:
-                del store[name]
-                return
-        object.__delattr__(self, name)
-
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
-                      | set(self._modules))
-
     # ------------------------------------------------------------- registration
 
     def register_parameter(self, name: str, param: Parameter | None):
@@ -297,8 +198,6 @@ class Module:
         self.__dict__.pop(name, None)
         self._modules[name] = module
 
-    register_module = add_module
-
     def register_forward_hook(self, hook) -> RemovableHandle:
         """Call ``hook(module, inputs, output)`` after every forward; if it returns something
         other than None, that replaces the output. Useful to read intermediate features.
@@ -323,21 +222,19 @@ class Module:
 
     # ------------------------------------------------------------- walking the tree
 
-    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+    def named_modules(self, memo=None, prefix: str = ""):
         """(dotted name, module) for this module ("" or ``prefix``) and every descendant,
         parents before children, each module once (a module used twice is listed once)."""
         if memo is None:
             memo = set()  # ids already yielded; only membership matters, never order
-        if remove_duplicate:
-            if id(self) in memo:
-                return
-            memo.add(id(self))
+        if id(self) in memo:
+            return
+        memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
             if child is None:
                 continue
-            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name,
-                                           remove_duplicate)
+            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name)
 
     def modules(self):
         """This module and every descendant (see ``named_modules``)."""
@@ -460,7 +357,7 @@ class Module:
         so an optimizer built earlier still holds the right tensors. Gradients follow.
         Accepts ``to("cuda")``, ``to(np.float64)``, ``to(device="cpu", dtype="float32")``.
         Returns self."""
-        device, dtype = _parse_to_args(device, dtype)
+        device, dtype = parse_to_args(device, dtype)
 
         def convert(t):
             data = t.data
@@ -534,57 +431,13 @@ class Module:
         CheckpointError listing them; with ``strict=False`` the matching keys are loaded
         and the others reported. Returns ``IncompatibleKeys(missing_keys, unexpected_keys)``.
         """
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"load_state_dict expects a mapping name → array, got "
-                            f"{type(state_dict).__name__}")
-        targets = OrderedDict(self._named_state())
-        missing = [key for key in targets if key not in state_dict]
-        unexpected = [key for key in state_dict if key not in targets]
-        mismatched, wrong_kind, writes = [], [], []
-        for key, target in targets.items():
-            if key not in state_dict:
-                continue
-            value = state_dict[key]
-            array = value.data if isinstance(value, Tensor) else value
-            if not (isinstance(array, np.ndarray) or backend.is_cupy_array(array)):
-                array = np.asarray(array)
-            if tuple(array.shape) != target.shape:
-                mismatched.append(f"  {key}: the state dict has shape {tuple(array.shape)}, "
-                                  f"the model has shape {target.shape}")
-                continue
-            if _dtype_kind(array.dtype) != _dtype_kind(target.dtype):
-                wrong_kind.append(f"  {key}: the state dict holds {array.dtype}, the model "
-                                  f"uses {target.dtype}")
-                continue
-            problem = _does_not_fit(array, target.dtype)
-            if problem:
-                wrong_kind.append(f"  {key}: {problem}")
-                continue
-            writes.append((target, array))
-        if mismatched or wrong_kind or (strict and (missing or unexpected)):
-            lines = [f"load_state_dict into {type(self).__name__} failed; nothing was loaded."]
-            if mismatched:
-                lines += ["Shape mismatches:", *mismatched]
-            if wrong_kind:
-                lines += ["Dtypes the model does not use, or values that do not fit its dtypes "
-                          "(floats load into floats, integers into integers; precision is "
-                          "converted, kinds are not, and no value may wrap or overflow):",
-                          *wrong_kind]
-            if strict and missing:
-                lines.append("Missing keys (in the model, not in the state dict): "
-                             + ", ".join(missing))
-            if strict and unexpected:
-                lines.append("Unexpected keys (in the state dict, not in the model): "
-                             + ", ".join(unexpected))
-            if not (mismatched or wrong_kind):
-                lines.append("Pass strict=False to load the keys that match and get the "
-                             "others back as (missing_keys, unexpected_keys).")
-            raise (StateDictShapeError if mismatched else CheckpointError)("\n".join(lines))
+        writes, result = check_state_dict(type(self).__name__, dict(self._named_state()),
+                                          state_dict, strict)
         for target, array in writes:
             # In place: the Parameter and its array keep their identity; setitem casts.
             target.data[...] = backend.to_device(array, target.device)
             target._bump_version()  # a graph that saved the old values must not use them
-        return IncompatibleKeys(missing, unexpected)
+        return result
 
     # ------------------------------------------------------------- printing
 
