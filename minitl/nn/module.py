@@ -57,6 +57,9 @@ class RemovableHandle:
         self._hooks.pop(self, None)
 
 
+_KINDS = {"_parameters": "parameter", "_buffers": "buffer", "_modules": "sub-module"}
+
+
 def _check_name(module, name, kind):
     if not isinstance(name, str):
         raise TypeError(f"{kind} name must be a str, got {type(name).__name__}")
@@ -157,46 +160,38 @@ class Module:
 
     # ------------------------------------------------------------- registration
 
+    def _register(self, store_name: str, name: str, value):
+        """The one way a name enters a registry: a valid name, in none of the other two
+        registries, and no longer a plain attribute."""
+        kind = _KINDS[store_name]
+        if store_name not in self.__dict__:
+            raise AttributeError(f"call super().__init__() before registering a {kind}")
+        _check_name(self, name, kind)
+        for other, other_kind in _KINDS.items():
+            if other != store_name and name in self.__dict__[other]:
+                raise KeyError(f"{name!r} is already a {other_kind} of {type(self).__name__}")
+        self.__dict__.pop(name, None)
+        self.__dict__[store_name][name] = value
+
     def register_parameter(self, name: str, param: Parameter | None):
         """Register a Parameter (or None: a declared but absent one, like ``bias=False``)."""
-        if "_parameters" not in self.__dict__:
-            raise AttributeError("call super().__init__() before registering parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"parameter {name!r}: expected a Parameter or None, got "
                             f"{type(param).__name__} (wrap it: Parameter(array))")
-        _check_name(self, name, "parameter")
-        if name in self._buffers or name in self._modules:
-            raise KeyError(f"{name!r} is already a buffer or sub-module of "
-                           f"{type(self).__name__}")
-        self.__dict__.pop(name, None)
-        self._parameters[name] = param
+        self._register("_parameters", name, param)
 
     def register_buffer(self, name: str, value):
         """Register a buffer: a Tensor saved in ``state_dict`` and moved by ``to()``, but not
         a parameter (no gradient, not given to the optimizer). ``value`` may be a Tensor,
         an array (copied) or None."""
-        if "_buffers" not in self.__dict__:
-            raise AttributeError("call super().__init__() before registering buffers")
-        _check_name(self, name, "buffer")
-        if name in self._parameters or name in self._modules:
-            raise KeyError(f"{name!r} is already a parameter or sub-module of "
-                           f"{type(self).__name__}")
-        self.__dict__.pop(name, None)
-        self._buffers[name] = _as_buffer(value, name)
+        self._register("_buffers", name, _as_buffer(value, name))
 
     def add_module(self, name: str, module: Module | None):
         """Register a sub-module under ``name`` (what ``self.name = module`` does)."""
-        if "_modules" not in self.__dict__:
-            raise AttributeError("call super().__init__() before adding sub-modules")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"sub-module {name!r}: expected a Module, got "
                             f"{type(module).__name__}")
-        _check_name(self, name, "sub-module")
-        if name in self._parameters or name in self._buffers:
-            raise KeyError(f"{name!r} is already a parameter or buffer of "
-                           f"{type(self).__name__}")
-        self.__dict__.pop(name, None)
-        self._modules[name] = module
+        self._register("_modules", name, module)
 
     def register_forward_hook(self, hook) -> RemovableHandle:
         """Call ``hook(module, inputs, output)`` after every forward; if it returns something
