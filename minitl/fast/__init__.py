@@ -13,7 +13,8 @@ call ``minitl.fast.set_enabled(False)``; ``minitl.fast.enabled()`` says which is
 What is here:
 
 - ``conv.py``: convolution with a channels-last im2col; max-pooling by strided views.
-- ``losses.py``: mean squared error as one fused op.
+- ``losses.py``: mean squared error as one fused op; cross-entropy on (N, C) rows by
+  indexing ``[rows, targets]``.
 - ``optim.py``: Adam's update with one reused buffer.
 """
 

@@ -1,12 +1,14 @@
-"""Small helpers shared by the layers: dtype and random-generator arguments, and the
-checks of a layer's input (errors that name the layer, the expected and the actual shape)."""
+"""Small helpers shared by the layers: dtype and random-generator arguments, the arguments
+of ``Module.to``, and the checks of a layer's input (errors that name the layer and shapes)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Tensor
-from ..errors import DTypeError, ShapeError
+from ..errors import DeviceError, DTypeError, ShapeError
+from ..guards import as_dtype
 
 
 def float_dtype(dtype) -> np.dtype:
@@ -80,3 +82,26 @@ def check_spatial(module, shape, kernel, padding):
             raise ShapeError(f"{layer_name(module)}: expected an input whose H × W is at least "
                              f"the kernel {tuple(kernel)} after padding {tuple(padding)}, got "
                              f"shape {tuple(shape)}")
+
+
+def parse_to_args(device, dtype):
+    """``to("cuda")``, ``to(np.float64)``, ``to("float64")``, ``to(device=..., dtype=...)``."""
+    if device is not None and not isinstance(device, str):
+        if dtype is not None:
+            raise TypeError("to(): got two dtypes")
+        device, dtype = None, device
+    elif isinstance(device, str):
+        try:
+            device = backend.normalize_device(device)
+        except DeviceError:
+            try:
+                dtype, device = np.dtype(device), None
+            except TypeError:
+                raise DeviceError(f"to(): {device!r} is neither a device ('cpu', 'cuda') "
+                                  "nor a dtype") from None
+    if dtype is not None:
+        dtype = as_dtype("Module.to", dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise DTypeError(f"Module.to casts only to floating dtypes, got {dtype} "
+                             "(integer buffers such as num_batches_tracked keep their dtype)")
+    return device, dtype

@@ -32,7 +32,7 @@ shares the body's layers; ``body.freeze()`` stops gradients into it;
 from __future__ import annotations
 
 import difflib
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
@@ -40,35 +40,15 @@ import numpy as np
 from .. import backend
 from ..autograd import Tensor
 from ..creation import tensor
-from ..errors import CheckpointError, DeviceError, DTypeError, ShapeError
-from ..guards import as_dtype
+from ._utils import parse_to_args
 from .parameter import Parameter
+from .state import IncompatibleKeys, StateDictShapeError, check_state_dict
 
 __all__ = ["IncompatibleKeys", "Module", "RemovableHandle", "StateDictShapeError"]
 
 
-class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    """What ``load_state_dict`` returns: the model's keys the state dict lacked, and the
-    state dict's keys the model has no place for (both lists, in order)."""
-
-    __slots__ = ()
-
-    def __repr__(self):
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
-
-    __str__ = __repr__
-
-
-class StateDictShapeError(CheckpointError, ShapeError):
-    """``load_state_dict``: an array does not have the shape of the parameter or buffer it
-    should fill. Both a CheckpointError and a ShapeError, so either ``except`` catches it."""
-
-
 class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook.
-    Also a context manager: the hook is removed when the ``with`` block ends."""
+    """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook."""
 
     def __init__(self, hooks: dict):
         self._hooks = hooks
@@ -76,12 +56,8 @@ class RemovableHandle:
     def remove(self):
         self._hooks.pop(self, None)
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc_info):
-        self.remove()
-        return False
+_KINDS = {"_parameters": "parameter", "_buffers": "buffer", "_modules": "sub-module"}
 
 
 def _check_name(module, name, kind):
@@ -107,66 +83,6 @@ def _as_buffer(value, name):
     if isinstance(value, Tensor):
         return value.detach() if value.requires_grad else value
     return tensor(value)  # an array or a number: copied, following minitl's dtype rules
-
-
-def _does_not_fit(array, dtype) -> str | None:
-    """Why the values of ``array`` cannot be cast to ``dtype`` unchanged in kind, or None.
-
-    Integers must lie in the target's range (int64 300 would wrap to int8 44); finite
-    floats must stay finite (float32 1e6 would overflow float16 to inf). inf and NaN
-    stay what they are, and rounding to a narrower float is the precision change
-    load_state_dict promises, not an error.
-    """
-    dtype = np.dtype(dtype)
-    if array.size == 0 or array.dtype == dtype:
-        return None
-    xp = backend.get_array_module(array)
-    if dtype.kind in "iu" and array.dtype.kind in "iub":
-        info = np.iinfo(dtype)
-        low, high = int(array.min()), int(array.max())
-        if low < info.min or high > info.max:
-            return (f"values {low}..{high} do not fit {dtype} ({info.min}..{info.max}); "
-                    "they would wrap around")
-    elif dtype.kind == "f" and array.dtype.kind == "f":
-        with np.errstate(over="ignore"):
-            overflow = xp.isfinite(array) & ~xp.isfinite(array.astype(dtype))
-        if bool(overflow.any()):
-            value = float(array[overflow].reshape(-1)[0])
-            return (f"the value {value:g} does not fit {dtype} (largest "
-                    f"{float(np.finfo(dtype).max):g}); it would overflow to inf")
-    return None
-
-
-def _dtype_kind(dtype) -> str:
-    """'float', 'int' or the dtype's own name: what load_state_dict will convert between."""
-    if np.issubdtype(dtype, np.floating):
-        return "float"
-    if np.issubdtype(dtype, np.integer):
-        return "int"
-    return str(dtype)
-
-
-def _parse_to_args(device, dtype):
-    """``to("cuda")``, ``to(np.float64)``, ``to("float64")``, ``to(device=..., dtype=...)``."""
-    if device is not None and not isinstance(device, str):
-        if dtype is not None:
-            raise TypeError("to(): got two dtypes")
-        device, dtype = None, device
-    elif isinstance(device, str):
-        try:
-            device = backend.normalize_device(device)
-        except DeviceError:
-            try:
-                dtype, device = np.dtype(device), None
-            except TypeError:
-                raise DeviceError(f"to(): {device!r} is neither a device ('cpu', 'cuda') "
-                                  "nor a dtype") from None
-    if dtype is not None:
-        dtype = as_dtype("Module.to", dtype)
-        if not np.issubdtype(dtype, np.floating):
-            raise DTypeError(f"Module.to casts only to floating dtypes, got {dtype} "
-                             "(integer buffers such as num_batches_tracked keep their dtype)")
-    return device, dtype
 
 
 class Module:
@@ -242,62 +158,40 @@ class Module:
                 message += f"; did you mean {', '.join(repr(c) for c in close)}?"
         raise AttributeError(message)
 
-    def __delattr__(self, name):
-        for store_name in ("_parameters", "_buffers", "_modules"):
-            store = self.__dict__.get(store_name)
-            if store is not None and name in store:
-                del store[name]
-                return
-        object.__delattr__(self, name)
-
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
-                      | set(self._modules))
-
     # ------------------------------------------------------------- registration
+
+    def _register(self, store_name: str, name: str, value):
+        """The one way a name enters a registry: a valid name, in none of the other two
+        registries, and no longer a plain attribute."""
+        kind = _KINDS[store_name]
+        if store_name not in self.__dict__:
+            raise AttributeError(f"call super().__init__() before registering a {kind}")
+        _check_name(self, name, kind)
+        for other, other_kind in _KINDS.items():
+            if other != store_name and name in self.__dict__[other]:
+                raise KeyError(f"{name!r} is already a {other_kind} of {type(self).__name__}")
+        self.__dict__.pop(name, None)
+        self.__dict__[store_name][name] = value
 
     def register_parameter(self, name: str, param: Parameter | None):
         """Register a Parameter (or None: a declared but absent one, like ``bias=False``)."""
-        if "_parameters" not in self.__dict__:
-            raise AttributeError("call super().__init__() before registering parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"parameter {name!r}: expected a Parameter or None, got "
                             f"{type(param).__name__} (wrap it: Parameter(array))")
-        _check_name(self, name, "parameter")
-        if name in self._buffers or name in self._modules:
-            raise KeyError(f"{name!r} is already a buffer or sub-module of "
-                           f"{type(self).__name__}")
-        self.__dict__.pop(name, None)
-        self._parameters[name] = param
+        self._register("_parameters", name, param)
 
     def register_buffer(self, name: str, value):
         """Register a buffer: a Tensor saved in ``state_dict`` and moved by ``to()``, but not
         a parameter (no gradient, not given to the optimizer). ``value`` may be a Tensor,
         an array (copied) or None."""
-        if "_buffers" not in self.__dict__:
-            raise AttributeError("call super().__init__() before registering buffers")
-        _check_name(self, name, "buffer")
-        if name in self._parameters or name in self._modules:
-            raise KeyError(f"{name!r} is already a parameter or sub-module of "
-                           f"{type(self).__name__}")
-        self.__dict__.pop(name, None)
-        self._buffers[name] = _as_buffer(value, name)
+        self._register("_buffers", name, _as_buffer(value, name))
 
     def add_module(self, name: str, module: Module | None):
         """Register a sub-module under ``name`` (what ``self.name = module`` does)."""
-        if "_modules" not in self.__dict__:
-            raise AttributeError("call super().__init__() before adding sub-modules")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"sub-module {name!r}: expected a Module, got "
                             f"{type(module).__name__}")
-        _check_name(self, name, "sub-module")
-        if name in self._parameters or name in self._buffers:
-            raise KeyError(f"{name!r} is already a parameter or buffer of "
-                           f"{type(self).__name__}")
-        self.__dict__.pop(name, None)
-        self._modules[name] = module
-
-    register_module = add_module
+        self._register("_modules", name, module)
 
     def register_forward_hook(self, hook) -> RemovableHandle:
         """Call ``hook(module, inputs, output)`` after every forward; if it returns something
@@ -323,21 +217,19 @@ class Module:
 
     # ------------------------------------------------------------- walking the tree
 
-    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+    def named_modules(self, memo=None, prefix: str = ""):
         """(dotted name, module) for this module ("" or ``prefix``) and every descendant,
         parents before children, each module once (a module used twice is listed once)."""
         if memo is None:
             memo = set()  # ids already yielded; only membership matters, never order
-        if remove_duplicate:
-            if id(self) in memo:
-                return
-            memo.add(id(self))
+        if id(self) in memo:
+            return
+        memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
             if child is None:
                 continue
-            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name,
-                                           remove_duplicate)
+            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name)
 
     def modules(self):
         """This module and every descendant (see ``named_modules``)."""
@@ -460,7 +352,7 @@ class Module:
         so an optimizer built earlier still holds the right tensors. Gradients follow.
         Accepts ``to("cuda")``, ``to(np.float64)``, ``to(device="cpu", dtype="float32")``.
         Returns self."""
-        device, dtype = _parse_to_args(device, dtype)
+        device, dtype = parse_to_args(device, dtype)
 
         def convert(t):
             data = t.data
@@ -534,57 +426,13 @@ class Module:
         CheckpointError listing them; with ``strict=False`` the matching keys are loaded
         and the others reported. Returns ``IncompatibleKeys(missing_keys, unexpected_keys)``.
         """
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"load_state_dict expects a mapping name → array, got "
-                            f"{type(state_dict).__name__}")
-        targets = OrderedDict(self._named_state())
-        missing = [key for key in targets if key not in state_dict]
-        unexpected = [key for key in state_dict if key not in targets]
-        mismatched, wrong_kind, writes = [], [], []
-        for key, target in targets.items():
-            if key not in state_dict:
-                continue
-            value = state_dict[key]
-            array = value.data if isinstance(value, Tensor) else value
-            if not (isinstance(array, np.ndarray) or backend.is_cupy_array(array)):
-                array = np.asarray(array)
-            if tuple(array.shape) != target.shape:
-                mismatched.append(f"  {key}: the state dict has shape {tuple(array.shape)}, "
-                                  f"the model has shape {target.shape}")
-                continue
-            if _dtype_kind(array.dtype) != _dtype_kind(target.dtype):
-                wrong_kind.append(f"  {key}: the state dict holds {array.dtype}, the model "
-                                  f"uses {target.dtype}")
-                continue
-            problem = _does_not_fit(array, target.dtype)
-            if problem:
-                wrong_kind.append(f"  {key}: {problem}")
-                continue
-            writes.append((target, array))
-        if mismatched or wrong_kind or (strict and (missing or unexpected)):
-            lines = [f"load_state_dict into {type(self).__name__} failed; nothing was loaded."]
-            if mismatched:
-                lines += ["Shape mismatches:", *mismatched]
-            if wrong_kind:
-                lines += ["Dtypes the model does not use, or values that do not fit its dtypes "
-                          "(floats load into floats, integers into integers; precision is "
-                          "converted, kinds are not, and no value may wrap or overflow):",
-                          *wrong_kind]
-            if strict and missing:
-                lines.append("Missing keys (in the model, not in the state dict): "
-                             + ", ".join(missing))
-            if strict and unexpected:
-                lines.append("Unexpected keys (in the state dict, not in the model): "
-                             + ", ".join(unexpected))
-            if not (mismatched or wrong_kind):
-                lines.append("Pass strict=False to load the keys that match and get the "
-                             "others back as (missing_keys, unexpected_keys).")
-            raise (StateDictShapeError if mismatched else CheckpointError)("\n".join(lines))
+        writes, result = check_state_dict(type(self).__name__, dict(self._named_state()),
+                                          state_dict, strict)
         for target, array in writes:
             # In place: the Parameter and its array keep their identity; setitem casts.
             target.data[...] = backend.to_device(array, target.device)
             target._bump_version()  # a graph that saved the old values must not use them
-        return IncompatibleKeys(missing, unexpected)
+        return result
 
     # ------------------------------------------------------------- printing
 

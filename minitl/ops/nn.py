@@ -197,8 +197,9 @@ def cross_entropy(logits, targets, reduction="mean", label_smoothing=0.0):
     ``label_smoothing`` ε mixes the one-hot target with the uniform distribution:
     the wanted distribution becomes (1 − ε)·onehot + ε/C. See :class:`CrossEntropy`.
     """
-    return CrossEntropy.apply(logits, targets, reduction=reduction,
-                              label_smoothing=label_smoothing)
+    op = fast.select(CrossEntropy)  # or its rows-of-scores twin in fast/losses.py
+    return op.apply(logits, targets, reduction=reduction,
+                    label_smoothing=label_smoothing)
 
 
 def mse_loss_composite(input, target, reduction="mean"):
