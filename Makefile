@@ -52,6 +52,17 @@ demo: $(STAMP)
 		--figure-with $(OUT)/layers_real $(DEMO_ARGS)
 	$(PY) -m demos.summary $(OUT)/parity $(OUT)/animals_digits $(OUT)/layers_glyph
 
+# The experiments on scikit-learn's real handwritten digits (--digits real): the same
+# pre-registered claims, thresholds and tuned hyperparameters, into $(OUT)/real/ (and the
+# layer-transfer experiment's real run into $(OUT)/layers_real, as demo-layers-real).
+.PHONY: demo-real
+demo-real: $(STAMP)
+	$(PY) -m demos.parity --digits real --out $(OUT)/real/parity $(DEMO_ARGS)
+	$(PY) -m demos.animals_digits --digits real --out $(OUT)/real/animals_digits $(DEMO_ARGS)
+	$(PY) -m demos.layers --digits real --out $(OUT)/layers_real \
+		--figure-with $(OUT)/layers_glyph $(DEMO_ARGS)
+	$(PY) -m demos.summary $(OUT)/real/parity $(OUT)/real/animals_digits $(OUT)/layers_real
+
 demo-parity: $(STAMP)
 	$(PY) -m demos.parity --out $(OUT)/parity $(DEMO_ARGS)
 
@@ -72,9 +83,11 @@ demo-layers-real: $(STAMP)
 demos: demo
 
 # The hyperparameter search (seeds >= 10000 only), the same grid for every arm; writes
-# demos/tuning/*.json, which the experiments read.
+# demos/tuning/*.json, which the experiments read. TUNE_ARGS passes options, e.g.
+# `make tune TUNE_ARGS="--scheduler tcp://HOST:8786"` (docs/CLUSTER.md).
+TUNE_ARGS ?=
 tune: $(STAMP)
-	$(PY) -m demos.tune
+	$(PY) -m demos.tune $(TUNE_ARGS)
 
 # The README's results section and figures, from the run `make demo` wrote; with
 # REPLICATION=out/offset3000 (a second block) its verdicts stand beside the first.

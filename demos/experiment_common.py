@@ -7,10 +7,17 @@ up); the claims are reported on seeds 0..K-1 (``--seed-offset 0``, the default),
 played no part in choosing them.
 
 Parallel runs. ``--jobs N`` runs independent work units (one seed, or one seed of one
-model variant) in N processes started with ``spawn`` (standard library only). Each
+model variant) in N processes started with ``spawn`` (standard library only);
+``--scheduler local`` runs them on a Dask cluster of N workers started for the run, and
+``--scheduler tcp://HOST:PORT`` on a running Dask scheduler's workers, possibly on other
+machines (docs/CLUSTER.md). Both go through :func:`demos.scheduler.run_units`. Each
 process inherits the BLAS thread limits set by ``demos/__init__.py``; a unit's result
 depends only on its seed and configuration, so the merged results equal a serial run
 exactly (``tests/demos`` checks it).
+
+Digits. ``--digits glyph`` (the default) draws every digit procedurally; ``--digits real``
+uses scikit-learn's real handwritten digits (:func:`minitl.data.real_digits`) wherever
+the target task reads digits, with the same claims, thresholds and tuned hyperparameters.
 """
 
 from __future__ import annotations
@@ -18,12 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +36,12 @@ import numpy as np
 from minitl.transfer.stats import Claim, t_interval
 
 from . import cli
+from . import scheduler as scheduler_mod
 
 #: Hyperparameters were tuned on seeds from here up; claims use seeds 0..K-1.
 TUNING_SEED_START = 10_000
+#: ``--digits``: procedural glyph digits, or scikit-learn's real handwritten digits.
+DIGIT_KINDS = ("glyph", "real")
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -59,6 +67,10 @@ def parse_args(description: str, argv: Sequence[str] | None = None,
     p.add_argument("--out", default=None, help="output folder (default out/<experiment>)")
     p.add_argument("--jobs", type=int, default=default_jobs(),
                    help="processes running seeds in parallel (default: the usable CPU cores)")
+    p.add_argument("--digits", choices=DIGIT_KINDS, default="glyph",
+                   help="the digits the experiment reads: procedural glyphs (default) or "
+                        "scikit-learn's real handwritten digits (the `real` extra)")
+    scheduler_mod.add_scheduler_argument(p)
     args = p.parse_args(argv)
     if args.seeds is None:
         args.seeds = quick_seeds if args.quick else default_seeds
@@ -86,42 +98,12 @@ def seeds_of(args) -> list[int]:
 # ----------------------------------------------------------------------------- running
 
 
-def _progress(total: int, desc: str):
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm is a dependency, but a bar is not worth failing over
-        return None
-    return tqdm(total=total, desc=desc, unit="unit", file=sys.stderr, dynamic_ncols=True)
-
-
-def run_units(worker: Callable, units: Sequence, jobs: int, desc: str = "runs") -> list:
-    """``[worker(u) for u in units]``, in ``jobs`` spawned processes when jobs > 1.
-
-    The results come back in the order of ``units`` whatever order they finish in.
-    ``worker`` must be a module-level function of an importable module (spawn pickles it
-    by name), and each unit a picklable value.
-    """
-    bar = _progress(len(units), desc)
-    results: list = [None] * len(units)
-    try:
-        if jobs <= 1 or len(units) <= 1:
-            for i, unit in enumerate(units):
-                results[i] = worker(unit)
-                if bar is not None:
-                    bar.update(1)
-        else:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=min(jobs, len(units)),
-                                     mp_context=context) as pool:
-                futures = {pool.submit(worker, unit): i for i, unit in enumerate(units)}
-                for future in as_completed(futures):
-                    results[futures[future]] = future.result()
-                    if bar is not None:
-                        bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return results
+def run_units(worker: Callable, units: Sequence, jobs: int, desc: str = "runs",
+              scheduler: str | None = None) -> list:
+    """``[worker(u) for u in units]`` where ``scheduler`` says: :func:`demos.scheduler.run_units`
+    (``None``: ``jobs`` spawned processes, or this process when ``jobs`` is 1; ``"local"``:
+    a Dask cluster started for the run; an address: a running Dask scheduler)."""
+    return scheduler_mod.run_units(worker, units, jobs, scheduler=scheduler, desc=desc)
 
 
 class Timer:
@@ -488,11 +470,15 @@ def main(experiment: str, description: str, make_config: Callable, run: Callable
     args = parse_args(description, argv)
     out = cli.output_folder(args.out or f"out/{experiment}")  # before any work
     cli.usable_device(args.device)
-    cfg = make_config(quick=args.quick, smoke=smoke)
-    print(f"{experiment}: seeds {args.seed_offset}..{args.seed_offset + args.seeds - 1}, "
-          f"{args.jobs} processes", file=sys.stderr)
+    cfg = make_config(quick=args.quick, smoke=smoke, digits=args.digits)
+    where = f"{args.jobs} processes" if args.scheduler is None else \
+        f"Dask scheduler {args.scheduler}" + (f", {args.jobs} workers"
+                                              if args.scheduler == "local" else "")
+    print(f"{experiment} ({args.digits} digits): seeds {args.seed_offset}.."
+          f"{args.seed_offset + args.seeds - 1}, {where}", file=sys.stderr)
     seeds = seeds_of(args)
-    results = run(seeds, cfg, jobs=args.jobs, device=args.device, out=out)
+    results = run(seeds, cfg, jobs=args.jobs, device=args.device, out=out,
+                  scheduler=args.scheduler)
     wall = results["timings"].get("wall_seconds_with_report", results["timings"]["wall_seconds"])
     print(f"{experiment}: {len(seeds)} seeds, {len(results['runs'])} runs in {wall:.0f} s "
           f"-> {out}/results.json, {out}/report.md")

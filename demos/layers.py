@@ -59,6 +59,7 @@ from . import cli
 from . import experiment_common as xc
 from .claims import _lo, diff_by_seed, mark_quick, record, summary
 from .protocol import TUNING_DIR, claim_spec, evaluation_seeds
+from .scheduler import add_scheduler_argument
 
 EXPERIMENT = "layers"
 DEPTH = 4  # hidden layers L
@@ -452,9 +453,10 @@ def config(digits: str, quick: bool, copied_lr_scale: float = 1.0, hp=None,
                              "epochs_per_level": spec["epochs_per_level"]}}
 
 
-def run(seeds, cfg, jobs: int) -> dict:
+def run(seeds, cfg, jobs: int, scheduler: str | None = None) -> dict:
     t0 = time.perf_counter()
-    per_seed = xc.run_units(run_seed, [(s, cfg) for s in seeds], jobs, desc="seeds")
+    per_seed = xc.run_units(run_seed, [(s, cfg) for s in seeds], jobs, desc="seeds",
+                            scheduler=scheduler)
     runs = [r for p in per_seed for r in p["runs"]]
     choices = [{"seed": p["seed"], **p["choice"]} for p in per_seed]
     claims = decide(runs, choices)
@@ -508,6 +510,7 @@ def parse(argv=None):
     p.add_argument("--device", choices=("cpu",), default="cpu",
                    help="this experiment's MLPs are small: it runs on the CPU only")
     p.add_argument("--jobs", type=int, default=xc.default_jobs())
+    add_scheduler_argument(p)
     p.add_argument("--copied-lr-scale", type=float, default=1.0,
                    help="learning rate of the copied layers in the + arms, as a multiple "
                         "of the new layers' (default 1, as in the paper)")
@@ -534,7 +537,7 @@ def main(argv=None) -> dict:
     seeds = xc.seeds_of(args)
     print(f"layers ({args.digits}): seeds {seeds[0]}..{seeds[-1]}, {args.jobs} processes",
           file=sys.stderr)
-    res = run(seeds, cfg, args.jobs)
+    res = run(seeds, cfg, args.jobs, args.scheduler)
     xc.write_json(out / "results.json", res)
     (out / "report.md").write_text(report(res), encoding="utf-8")
     both = {res["digits"]: res}

@@ -1,6 +1,7 @@
 """Experiment 1, transfer that works (notes §5-§7, §9, §10): magnitude → parity.
 
-    python -m demos.parity [--seeds 10] [--seed-offset 0] [--jobs 2]
+    python -m demos.parity [--seeds 10] [--seed-offset 0] [--jobs 2] [--digits glyph|real]
+                           [--scheduler local|tcp://HOST:PORT]
                            [--device cpu|cuda] [--out out/parity]
 
 Numbers 0..99 are drawn as two handwritten glyphs (tens, units). One glyph encoder,
@@ -23,8 +24,19 @@ naive_thermometer  all parameters, no freezing, scratch's learning rate and step
 ================== =====================================================================
 
 plus ``minitl.transfer.adapt`` (feature extraction first, unfreeze gradually, decide from
-evidence) at one N. Outputs in --out: results.json (runs, claims, adapt decisions),
-report.md, figures.
+evidence) at one N.
+
+``--digits real`` draws every number with scikit-learn's real handwritten digits
+(:func:`minitl.data.real_two_digit_numbers`): the sources are pretrained on numbers made
+of the images of the ``"source"`` pool, the parity target (training pool, validation,
+test) uses the ``"target"`` pool, so no image is in both; within each split the tens and
+units slots draw from disjoint halves of the images (``disjoint_slots``). Same claims,
+thresholds, sizes and tuned hyperparameters (tuned on glyph numbers; not retuned). One
+extra arm is shown beside them, ``lpft_glyphsource``: LP-FT on real parity from the
+thermometer source pretrained on *glyph* numbers (no claim reads it); it runs at the
+N of the other sources (``source_ns``).
+
+Outputs in --out: results.json (runs, claims, adapt decisions), report.md, figures.
 """
 
 from __future__ import annotations
@@ -38,7 +50,7 @@ import numpy as np
 
 import minitl.nn.functional as F
 from minitl import nn
-from minitl.data import DataLoader, number_labels, two_digit_numbers
+from minitl.data import DataLoader, number_labels, real_two_digit_numbers, two_digit_numbers
 from minitl.optim import Adam
 from minitl.transfer import BodyHead, adapt, transferability
 from minitl.transfer.loop import derive_seed, evaluate, extract_features
@@ -99,11 +111,21 @@ SEARCH = {
 }
 
 
-def make_config(quick: bool = False, smoke: bool = False, **overrides) -> dict:
+#: ``--digits real`` changes no size: numbers are composed, so any count of them can be
+#: drawn from the real images (each split's images repeat across its numbers, never
+#: across splits or pools; see minitl.data.real_digits).
+REAL: dict = {}
+
+
+def make_config(quick: bool = False, smoke: bool = False, digits: str = "glyph",
+                **overrides) -> dict:
     cfg = copy.deepcopy(CONFIG)
+    if digits == "real":
+        cfg.update(copy.deepcopy(REAL))
     if smoke:
         cfg.update(copy.deepcopy(SMOKE))
     cfg.update(overrides)
+    cfg["digits"] = digits
     cfg["steps"] = {int(k): int(v) for k, v in cfg["steps"].items()}
     cfg["quick"] = bool(quick)
     return cfg
@@ -117,28 +139,45 @@ def arch_key(arch: dict) -> str:
 # ----------------------------------------------------------------------------- data
 
 
-def _data(seed: int, cfg: dict):
+def glyph_numbers(seed: int, cfg: dict):
     """Source numbers and the target pool from one draw of the train split (disjoint);
-    validation and test from their own splits."""
+    validation and test from their own splits: ``(source, pool, val, test)``, each
+    ``(images, values)``."""
     train = two_digit_numbers(cfg["n_source"] + cfg["n_pool"], seed=seed, split="train")
-    val = two_digit_numbers(cfg["n_val"], seed=seed, split="val")
-    test = two_digit_numbers(cfg["n_test"], seed=seed, split="test")
-    return train, val, test
+    n_src = cfg["n_source"]
+    return ((train.images[:n_src], train.values[:n_src]),
+            (train.images[n_src:], train.values[n_src:]),
+            tuple(two_digit_numbers(cfg["n_val"], seed=seed, split="val")),
+            tuple(two_digit_numbers(cfg["n_test"], seed=seed, split="test")))
+
+
+def real_numbers(seed: int, cfg: dict):
+    """The same four sets drawn with real digit images: the source from the ``"source"``
+    pool, the target pool, validation and test from the ``"target"`` pool (no image in
+    both), tens and units from disjoint halves of each split's images."""
+    def draw(n, split, pool):
+        return tuple(real_two_digit_numbers(n, seed=seed, split=split, pool=pool,
+                                            disjoint_slots=True))[:2]
+
+    return (draw(cfg["n_source"], "train", "source"), draw(cfg["n_pool"], "train", "target"),
+            draw(cfg["n_val"], "val", "target"), draw(cfg["n_test"], "test", "target"))
 
 
 def load_data(seed: int, cfg: dict) -> dict:
     """Everything one seed's runs read: source inputs, the target pool in a stratified
-    order (its first N examples are the training set of size N), validation, test."""
-    train_all, val_d, test_d = _data(seed, cfg)
-    n_src = cfg["n_source"]
-    x_pool, v_pool = train_all.images[n_src:], train_all.values[n_src:]
+    order (its first N examples are the training set of size N), validation, test; with
+    real digits also the glyph source inputs (for the glyph-source arm)."""
+    real = cfg.get("digits", "glyph") == "real"
+    glyph = glyph_numbers(seed, cfg)
+    (x_src, v_src), (x_pool, v_pool), val_d, test_d = real_numbers(seed, cfg) if real else glyph
     y_pool = number_labels(v_pool, "parity")
     order = xc.stratified_order(y_pool, np.random.default_rng(derive_seed(seed, "subsets")))
-    return {"x_src": train_all.images[:n_src], "v_src": train_all.values[:n_src],
-            "x_pool": x_pool[order], "y_pool": y_pool[order],
-            "val": (val_d.images, number_labels(val_d.values, "parity")),
-            "test": (test_d.images, number_labels(test_d.values, "parity")),
-            "v_test": test_d.values, "x_test_src": test_d.images}
+    data = {"x_src": x_src, "v_src": v_src, "x_pool": x_pool[order], "y_pool": y_pool[order],
+            "val": (val_d[0], number_labels(val_d[1], "parity")),
+            "test": (test_d[0], number_labels(test_d[1], "parity"))}
+    if real:
+        data["x_src_glyph"], data["v_src_glyph"] = glyph[0]
+    return data
 
 
 # ----------------------------------------------------------------------------- sources
@@ -207,25 +246,34 @@ def source_accuracy(model, task: str, x, values, seed: int) -> float:
 PRETRAIN_KEYS = ("pretrain_steps", "pretrain_lr", "pretrain_batch", "n_source", "n_whiten")
 
 
+#: A source task trained on glyph numbers when the experiment reads real ones.
+GLYPH_SOURCE = "glyph-thermometer"
+
+
 def source_model(task: str | None, seed: int, data: dict, cfg: dict, arch: dict,
                  device: str = "cpu") -> tuple[BodyHead, dict]:
     """:func:`pretrain` through the model zoo: a trained source is stored the first time
-    and loaded afterwards (``info["from_zoo"]``)."""
+    and loaded afterwards (``info["from_zoo"]``). The zoo name and key hold the digits
+    the source was trained on, so a real-digit source never loads a glyph-trained entry
+    (and the glyph-source arm of ``--digits real`` loads the glyph run's own entry)."""
+    digits, x, v = cfg.get("digits", "glyph"), data["x_src"], data["v_src"]
+    if task == GLYPH_SOURCE:
+        task, digits, x, v = "thermometer", "glyph", data["x_src_glyph"], data["v_src_glyph"]
     if task is None:  # the untrained control costs nothing to rebuild
-        return pretrain(None, seed, data["x_src"], data["v_src"], cfg, arch, device)
-    config = {"task": task, "seed": seed, "arch": arch_key(arch),
+        return pretrain(None, seed, x, v, cfg, arch, device)
+    config = {"task": task, "seed": seed, "arch": arch_key(arch), "digits": digits,
               "code": xc.code_fingerprint(pretrain, shared_body, whiten_),
               **{k: cfg[k] for k in PRETRAIN_KEYS}}
 
     def train():
-        return pretrain(task, seed, data["x_src"], data["v_src"], cfg, arch, device)
+        return pretrain(task, seed, x, v, cfg, arch, device)
 
     def untrained():
-        return pretrain(task, seed, data["x_src"], data["v_src"],
-                        {**cfg, "pretrain_steps": 0}, arch, device)[0]
+        return pretrain(task, seed, x, v, {**cfg, "pretrain_steps": 0}, arch, device)[0]
 
-    return xc.zoo_cached(f"parity/{task}-{arch_key(arch)}-seed{seed}", config, train,
-                         untrained, {"source_task": task, "data_seed": seed,
+    prefix = "" if digits == "glyph" else f"{digits}-"
+    return xc.zoo_cached(f"parity/{prefix}{task}-{arch_key(arch)}-seed{seed}", config, train,
+                         untrained, {"source_task": task, "data_seed": seed, "digits": digits,
                                      "experiment": EXPERIMENT})
 
 
@@ -266,6 +314,13 @@ ARMS = (
     ("lpft_random", "lpft", "random"),
     ("lpft_untrained", "lpft", None),
 )
+#: With ``--digits real``: LP-FT from the thermometer source trained on glyph numbers.
+GLYPH_SOURCE_ARM = ("lpft_glyphsource", "lpft", GLYPH_SOURCE)
+
+
+def arms_of(cfg: dict) -> tuple:
+    """The arms one run trains: :data:`ARMS`, plus the glyph-source arm on real digits."""
+    return ARMS + ((GLYPH_SOURCE_ARM,) if cfg.get("digits") == "real" else ())
 
 
 def arm_hparams(arm: str, choices: dict) -> tuple[str, dict]:
@@ -290,12 +345,13 @@ def run_unit(unit) -> dict:
     sources, source_info = {}, []
     with timer("pretrain"):
         needed = {(task, arch_key(arm_hparams(arm, choices)[1]["arch"]))
-                  for arm, _, task in ARMS}
+                  for arm, _, task in arms_of(cfg)}
         for task, key in sorted(needed, key=str):
             arch = next(a for a in SEARCH["arch"] if arch_key(a) == key)
             model, info = source_model(task, seed, data, cfg, arch, device)
             sources[(task, key)] = model
-            source_info.append({"seed": seed, "source": SOURCE_NAMES[task], "arch": key,
+            source_info.append({"seed": seed, "source": SOURCE_NAMES.get(task, task),
+                                "arch": key,
                                 **info})
     scores = []
     with timer("transferability"):
@@ -311,7 +367,7 @@ def run_unit(unit) -> dict:
     with timer("arms"):
         for n in cfg["ns"]:
             train = (data["x_pool"][:n], data["y_pool"][:n])
-            for arm, kind, task in ARMS:
+            for arm, kind, task in arms_of(cfg):
                 if task != "thermometer" and kind == "lpft" and n not in cfg["source_ns"]:
                     continue
                 _, hp = arm_hparams(arm, choices)
@@ -421,6 +477,7 @@ LABELS = {
     "fe_thermometer": "feature extraction", "lpft_thermometer": "LP-FT (safe), thermometer",
     "lpft_binary": "LP-FT, binary (n ≥ 50) source", "lpft_random": "LP-FT, random-label source",
     "lpft_untrained": "LP-FT, untrained encoder",
+    "lpft_glyphsource": "LP-FT, thermometer source on glyph numbers",
 }
 
 
@@ -434,7 +491,8 @@ def make_figures(results: dict, out: Path, cfg: dict) -> dict:
                                               "fe_thermometer", "lpft_thermometer"], LABELS)
     axes[0].set_title("recipes, thermometer source")
     xc.plot_sample_efficiency(axes[1], runs, ["scratch", "lpft_thermometer", "lpft_binary",
-                                              "lpft_random", "lpft_untrained"], LABELS)
+                                              "lpft_random", "lpft_untrained",
+                                              "lpft_glyphsource"], LABELS)
     axes[1].set_title("which source (same LP-FT recipe)")
     for ax in axes:
         ax.set_ylim(45, 100)
@@ -466,12 +524,13 @@ def make_figures(results: dict, out: Path, cfg: dict) -> dict:
 
 
 def run(seeds, cfg: dict, jobs: int = 1, device: str = "cpu", out: Path | None = None,
-        write: bool = True) -> dict:
-    """Run the experiment on ``seeds``; returns (and with ``write``, saves) the results."""
+        write: bool = True, scheduler: str | None = None) -> dict:
+    """Run the experiment on ``seeds``; returns (and with ``write``, saves) the results.
+    ``scheduler``: where the seeds run (:func:`demos.scheduler.run_units`)."""
     t0 = time.perf_counter()
     cfg = {**cfg, "hparams": cfg.get("hparams") or protocol.tuned(EXPERIMENT)}
     parts = xc.run_units(run_unit, [(seed, cfg, device) for seed in seeds], jobs,
-                         desc=EXPERIMENT)
+                         desc=EXPERIMENT, scheduler=scheduler)
     runs = [r for p in parts for r in p["runs"]]
     scores = [s for p in parts for s in p["transferability"]]
     claims = evaluate_claims(runs, scores, cfg)
@@ -479,9 +538,10 @@ def run(seeds, cfg: dict, jobs: int = 1, device: str = "cpu", out: Path | None =
         claims = C.mark_quick(claims)
     results = {
         "experiment": EXPERIMENT, "seeds": list(seeds), "config": xc.jsonable_cfg(cfg),
-        "device": device, "jobs": jobs,
+        "device": device, "jobs": jobs, "scheduler": scheduler,
+        "digits": cfg.get("digits", "glyph"),
         "tuning_note": f"hyperparameters from demos/tuning/parity.json (seeds >= "
-                       f"{xc.TUNING_SEED_START})",
+                       f"{xc.TUNING_SEED_START}, glyph numbers)",
         "sources": [s for p in parts for s in p["sources"]], "transferability": scores,
         "adapt": [p["adapt"] for p in parts], "runs": runs,
         "summary": xc.summarise(runs), "claims": claims,
@@ -498,7 +558,7 @@ def run(seeds, cfg: dict, jobs: int = 1, device: str = "cpu", out: Path | None =
 
 
 def write_report(results: dict, figs: dict, out: Path) -> None:
-    lines = ["# Experiment 1: magnitude → parity", "",
+    lines = [f"# Experiment 1: magnitude → parity ({results['digits']} digits)", "",
              f"Seeds {results['seeds'][0]}..{results['seeds'][-1]} ({len(results['seeds'])}); "
              f"{results['tuning_note']}. Accuracies in points (%), paired by seed.", "",
              "## Claims", "", xc.claims_table(results["claims"]), "",

@@ -1,6 +1,7 @@
 """``make tune``: the same hyperparameter search for every arm, on tuning seeds only.
 
     python -m demos.tune [--experiment parity|animals_digits|all] [--jobs 2]
+                         [--scheduler local|tcp://HOST:PORT]
 
 Each experiment declares its search space (``SEARCH``: architecture options, learning
 rates, weight decays, step fractions) and a function ``tune_unit((arm, seed, configs,
@@ -26,6 +27,7 @@ import numpy as np
 
 from . import experiment_common as xc
 from .protocol import TUNING_DIR
+from .scheduler import add_scheduler_argument
 
 TUNING_SEEDS = (10_000, 10_001)
 CHUNK = 12  # configurations per work unit (one data load per unit)
@@ -56,22 +58,25 @@ def choose(log: list[dict], arm: str, fracs) -> dict:
             "n_scores": len(scores[best])}
 
 
-def tune(module, jobs: int, seeds=TUNING_SEEDS) -> dict:
-    """Run the whole search of one experiment module; returns the log and the choices."""
+def tune(module, jobs: int, seeds=TUNING_SEEDS, scheduler: str | None = None) -> dict:
+    """Run the whole search of one experiment module; returns the log and the choices.
+    ``scheduler``: where the units run (:func:`demos.scheduler.run_units`); the choices do
+    not depend on it."""
     if min(seeds) < xc.TUNING_SEED_START:
         raise ValueError(f"tuning uses only seeds >= {xc.TUNING_SEED_START}, got {seeds}")
     cfg = module.make_config(**module.TUNE)
     t0 = time.perf_counter()
     if hasattr(module, "prepare_tuning"):  # train the source models once, in parallel
         xc.run_units(module.prepare_tuning, [(seed, cfg) for seed in seeds], jobs,
-                     desc=f"{module.EXPERIMENT} sources")
+                     desc=f"{module.EXPERIMENT} sources", scheduler=scheduler)
     units = []
     for arm in module.TUNED_ARMS:
         configs = list(enumerate(grid(module.SEARCH, arm)))
         for seed in seeds:
             for i in range(0, len(configs), CHUNK):
                 units.append((arm, seed, configs[i:i + CHUNK], cfg))
-    parts = xc.run_units(module.tune_unit, units, jobs, desc=f"{module.EXPERIMENT} search")
+    parts = xc.run_units(module.tune_unit, units, jobs, desc=f"{module.EXPERIMENT} search",
+                         scheduler=scheduler)
     log = [row for part in parts for row in part]
     fracs = module.SEARCH["steps_frac"]
     choices = {arm: choose(log, arm, fracs) for arm in module.TUNED_ARMS}
@@ -88,11 +93,12 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--experiment", choices=("parity", "animals_digits", "all"), default="all")
     p.add_argument("--jobs", type=int, default=xc.default_jobs())
+    add_scheduler_argument(p)
     args = p.parse_args(argv)
     modules = {"parity": parity, "animals_digits": animals_digits}
     names = list(modules) if args.experiment == "all" else [args.experiment]
     for name in names:
-        result = tune(modules[name], args.jobs)
+        result = tune(modules[name], args.jobs, scheduler=args.scheduler)
         xc.write_json(TUNING_DIR / f"{name}.json", result)
         print(f"{name}: {len(result['log'])} scored runs in {result['seconds']:.0f} s; chosen:")
         for arm, c in result["choices"].items():

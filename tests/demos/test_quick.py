@@ -144,3 +144,33 @@ def test_parallel_equals_serial(module, tmp_path):
     assert _strip(again) == _strip(serial)  # same seeds, same numbers
     other = _run_in_subprocess(module, 1, tmp_path / "other.json", seeds=(10002, 10003))
     assert _strip(other)["runs"] != _strip(serial)["runs"]  # other seeds, other numbers
+
+
+@pytest.mark.parametrize("demo", [parity, animals_digits], ids=["parity", "animals_digits"])
+def test_real_digits_smoke(tmp_path, demo):
+    """``--digits real`` runs the same arms and decides the same claim ids, on real images
+    (every target image is one of scikit-learn's digits, none drawn by the glyph code)."""
+    from minitl.data import real_digit_ids, real_digits
+
+    out = tmp_path / "real"
+    results = demo.main(["--seeds", "2", "--seed-offset", "10000", "--jobs", "1",
+                         "--digits", "real", "--out", str(out)], smoke=True)
+    assert results["digits"] == "real" and results["config"]["digits"] == "real"
+    experiment = "parity" if demo is parity else "animals"
+    _check_claims(results["claims"], protocol.claim_ids(experiment))
+    data = demo.load_data(10000, demo.make_config(smoke=True, digits="real"))
+    test_x = data["test"][0]
+    real = real_digits(seed=10000, split="test", pool="all" if demo is animals_digits
+                       else "target").images
+    shown = test_x.reshape(-1, *real.shape[1:])  # parity: both slots of every number
+    found = (shown[:, None] == real[None]).all(axis=(2, 3, 4)).any(axis=1)
+    assert found.all()
+    full = demo.make_config(digits="real")  # the configured sizes fit the real splits
+    pool = "all" if demo is animals_digits else "target"
+    if demo is animals_digits:
+        for split, key in (("train", "n_pool"), ("val", "n_val"), ("test", "n_test")):
+            assert full[key] <= len(real_digit_ids(0, split, pool))
+        assert len(results["runs"]) == len(animals_digits.ARMS) * 2 * 2
+    else:
+        assert {r["arm"] for r in results["runs"]} == {a for a, _, _ in parity.arms_of(full)}
+        assert "lpft_glyphsource" in {r["arm"] for r in results["runs"]}

@@ -1,5 +1,6 @@
 """demos/scheduler.py: the same results on a process pool, a local Dask cluster or a
-scheduler address; a unit whose worker dies is rerun; nothing is left running."""
+scheduler address; a unit whose worker dies is rerun; nothing is left running; a demo
+given --scheduler local decides the same claims as its default run."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import psutil
 import pytest
 import scheduler_workers as sw
 
+from demos import protocol
 from demos.scheduler import add_scheduler_argument, dask_client, importable, run_units
 from minitl.errors import MissingDependencyError
 
@@ -139,3 +141,58 @@ def test_a_function_of_a_script_run_by_path_is_refused(monkeypatch):
     monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
     with pytest.raises(ValueError, match="python -m demos.NAME"):
         importable(unit)
+
+
+_DEMO = """
+import json, sys
+import psutil
+from demos import {module} as m
+m.main({argv} + ["--out", sys.argv[1]], smoke=True)
+alive = [p.cmdline() for p in psutil.Process().children(recursive=True)
+         if "resource_tracker" not in " ".join(p.cmdline())]
+json.dump(alive, open(sys.argv[2], "w"))
+"""
+
+
+def _demo(module: str, argv: list[str], out, zoo) -> dict:
+    """The demo's command line (its small smoke configuration) in a fresh interpreter with
+    BLAS pinned to one thread, as ``make demo`` runs it; returns its results.json and
+    checks that no process it started outlived the run."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1", "MINITL_ZOO": str(zoo)}
+    alive = out.with_suffix(".alive.json")
+    subprocess.run([sys.executable, "-c", _DEMO.format(module=module, argv=argv), str(out),
+                    str(alive)], check=True, env=env, cwd=ROOT, capture_output=True,
+                   timeout=300)
+    assert json.loads(alive.read_text()) == []
+    return json.loads((out / "results.json").read_text())
+
+
+def test_parity_on_a_local_cluster_gives_the_default_claims(tmp_path, nothing_left_running):
+    args = ["--seeds", "2", "--seed-offset", "10000", "--jobs", "2"]
+    default = _demo("parity", args, tmp_path / "default", tmp_path / "zoo-default")
+    local = _demo("parity", args + ["--scheduler", "local"], tmp_path / "local",
+                  tmp_path / "zoo-local")
+    assert default["scheduler"] is None and local["scheduler"] == "local"
+    assert [c["id"] for c in local["claims"]] == protocol.claim_ids("parity")
+    assert local["claims"] == default["claims"]
+    strip = ("seconds", "timings")
+    assert [{k: v for k, v in r.items() if k not in strip} for r in local["runs"]] == \
+        [{k: v for k, v in r.items() if k not in strip} for r in default["runs"]]
+
+
+def test_tune_hands_its_scheduler_to_the_search(monkeypatch):
+    from demos import tune
+
+    seen = []
+
+    def fake_tune(module, jobs, seeds=tune.TUNING_SEEDS, scheduler=None):
+        seen.append((module.EXPERIMENT, scheduler))
+        return {"log": [], "seconds": 0.0, "choices": {}}
+
+    monkeypatch.setattr(tune, "tune", fake_tune)
+    monkeypatch.setattr(tune.xc, "write_json", lambda path, data: None)
+    tune.main(["--scheduler", "tcp://10.0.0.5:8786"])
+    assert seen == [("parity", "tcp://10.0.0.5:8786"), ("animals_digits", "tcp://10.0.0.5:8786")]
+    tune.main(["--experiment", "parity"])
+    assert seen[-1] == ("parity", None)

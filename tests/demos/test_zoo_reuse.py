@@ -29,3 +29,18 @@ def test_second_run_loads_pretrained_sources_from_the_zoo(tmp_path, private_zoo)
     assert '"from_zoo": false' in text_a and '"from_zoo": true' not in text_a
     assert '"from_zoo": true' in text_b and '"from_zoo": false' not in text_b
     assert _metrics(first) == _metrics(second)
+
+
+def test_real_digit_sources_never_load_a_glyph_entry(tmp_path, private_zoo):
+    """The zoo key holds the digits kind: after a glyph run, a real-digit run trains its
+    own sources; only the glyph-source arm's model, trained on glyph numbers, is reused."""
+    args = ["--seeds", "1", "--seed-offset", "10000", "--jobs", "1"]
+    parity.main(args + ["--out", str(tmp_path / "glyph")], smoke=True)
+    real = parity.main(args + ["--digits", "real", "--out", str(tmp_path / "real")],
+                       smoke=True)
+    trained = {s["source"]: s["from_zoo"] for s in real["sources"] if s["source"] != "untrained"}
+    assert trained.pop(parity.GLYPH_SOURCE) is True
+    assert trained and not any(trained.values())
+    entries = {e["name"]: e for e in zoo.list()}
+    real_names = [n for n in entries if n.startswith("parity/real-")]
+    assert real_names and all(entries[n]["digits"] == "real" for n in real_names)
