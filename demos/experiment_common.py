@@ -50,10 +50,21 @@ DIGIT_KINDS = ("glyph", "real")
 def parse_args(description: str, argv: Sequence[str] | None = None,
                default_seeds: int = 10, quick_seeds: int = 3) -> argparse.Namespace:
     """The interface both experiments accept."""
+    parser = experiment_parser(description, default_seeds, quick_seeds)
+    return check_args(parser, parser.parse_args(argv), quick_seeds)
+
+
+def experiment_parser(description: str, default_seeds: int | None = 10,
+                      quick_seeds: int = 3,
+                      devices: Sequence[str] = ("cpu", "cuda")) -> argparse.ArgumentParser:
+    """The options every experiment shares (seeds, block, quick, device, out, jobs,
+    digits, scheduler); an experiment adds its own, then calls :func:`check_args`.
+    ``default_seeds=None`` takes the pre-registered number from demos/claims.toml."""
     if default_seeds is None:
         from .protocol import evaluation_seeds
         default_seeds = evaluation_seeds()
     p = argparse.ArgumentParser(description=description)
+    p.set_defaults(default_seeds=default_seeds)
     p.add_argument("--seeds", type=int, default=None,
                    help=f"number of seeds K (default {default_seeds}, the pre-registered "
                         f"number in demos/claims.toml; {quick_seeds} with --quick)")
@@ -63,7 +74,7 @@ def parse_args(description: str, argv: Sequence[str] | None = None,
     p.add_argument("--quick", action="store_true",
                    help="a smoke check with few seeds: runs everything, decides no claim "
                         "(each reads 'not decided (quick)')")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--device", choices=tuple(devices), default="cpu")
     p.add_argument("--out", default=None, help="output folder (default out/<experiment>)")
     p.add_argument("--jobs", type=int, default=default_jobs(),
                    help="processes running seeds in parallel (default: the usable CPU cores)")
@@ -71,15 +82,20 @@ def parse_args(description: str, argv: Sequence[str] | None = None,
                    help="the digits the experiment reads: procedural glyphs (default) or "
                         "scikit-learn's real handwritten digits (the `real` extra)")
     scheduler_mod.add_scheduler_argument(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace,
+               quick_seeds: int = 3) -> argparse.Namespace:
+    """Fill in the number of seeds and refuse impossible counts, naming the option."""
     if args.seeds is None:
-        args.seeds = quick_seeds if args.quick else default_seeds
+        args.seeds = quick_seeds if args.quick else args.default_seeds
     if args.seeds < 1:
-        p.error("--seeds must be at least 1")
+        parser.error("--seeds must be at least 1")
     if args.seed_offset < 0:
-        p.error("--seed-offset must be >= 0")
+        parser.error("--seed-offset must be >= 0")
     if args.jobs < 1:
-        p.error("--jobs must be at least 1")
+        parser.error("--jobs must be at least 1")
     return args
 
 

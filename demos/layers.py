@@ -39,7 +39,6 @@ were run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -58,8 +57,7 @@ from minitl.transfer.stats import tost
 from . import cli
 from . import experiment_common as xc
 from .claims import _lo, diff_by_seed, mark_quick, record, summary
-from .protocol import TUNING_DIR, claim_spec, evaluation_seeds
-from .scheduler import add_scheduler_argument
+from .protocol import TUNING_DIR, claim_spec
 
 EXPERIMENT = "layers"
 DEPTH = 4  # hidden layers L
@@ -501,16 +499,10 @@ def tune(digits: str, jobs: int) -> dict:
 
 
 def parse(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--digits", choices=("glyph", "real"), default="glyph")
-    p.add_argument("--seeds", type=int, default=None)
-    p.add_argument("--seed-offset", type=int, default=0)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--out", default=None)
-    p.add_argument("--device", choices=("cpu",), default="cpu",
-                   help="this experiment's MLPs are small: it runs on the CPU only")
-    p.add_argument("--jobs", type=int, default=xc.default_jobs())
-    add_scheduler_argument(p)
+    """The options every experiment shares (:func:`experiment_common.experiment_parser`),
+    on the CPU only, plus this experiment's own."""
+    p = xc.experiment_parser(__doc__.splitlines()[0], default_seeds=None,
+                             devices=("cpu",))
     p.add_argument("--copied-lr-scale", type=float, default=1.0,
                    help="learning rate of the copied layers in the + arms, as a multiple "
                         "of the new layers' (default 1, as in the paper)")
@@ -519,10 +511,7 @@ def parse(argv=None):
                         "demos/tuning/layers_<digits>.json")
     p.add_argument("--figure-with", default=None,
                    help="another run's folder (the other digit kind) to draw beside this one")
-    args = p.parse_args(argv)
-    if args.seeds is None:
-        args.seeds = 3 if args.quick else evaluation_seeds()
-    return args
+    return xc.check_args(p, p.parse_args(argv))
 
 
 def main(argv=None) -> dict:
