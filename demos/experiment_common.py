@@ -390,14 +390,8 @@ def plot_sample_efficiency(ax, runs: list[dict], arms: Sequence[str], labels=Non
         ns = sorted({r["n_train"] for r in runs if r["arm"] == arm})
         if not ns:
             continue
-        means, lows, highs = [], [], []
-        for n in ns:
-            vals = [v * scale for v in values_of(runs, arm, n, key).values()]
-            ti = t_interval(vals)
-            means.append(ti.mean)
-            lo, hi = ti.ci if ti.n > 1 else (ti.mean, ti.mean)
-            lows.append(lo)
-            highs.append(hi)
+        means, lows, highs = mean_and_band(
+            [v * scale for v in values_of(runs, arm, n, key).values()] for n in ns)
         colour = f"C{i % 10}"
         ax.plot(ns, means, "o-", color=colour, label=(labels or {}).get(arm, arm), lw=1.6, ms=4)
         ax.fill_between(ns, lows, highs, color=colour, alpha=0.15, lw=0)
@@ -405,24 +399,31 @@ def plot_sample_efficiency(ax, runs: list[dict], arms: Sequence[str], labels=Non
     ax.legend(fontsize=7)
 
 
-def band(ax, x, per_seed: np.ndarray, colour: str, label: str, **kw) -> None:
-    """Mean over seeds (rows of ``per_seed``) with its 95% t-band, drawn on ``ax``."""
-    per_seed = np.asarray(per_seed, dtype=np.float64)
+def mean_and_band(groups) -> tuple[list, list, list]:
+    """For each group of per-seed values: the mean and its 95% t-interval (non-finite
+    values dropped; a group of one value is its own band, an empty group NaN)."""
     means, lows, highs = [], [], []
-    for col in per_seed.T:  # seeds whose run has ended (NaN) drop out of later steps
-        col = col[np.isfinite(col)]
-        if col.size > 1:
-            ti = t_interval(col)
+    for values in groups:
+        values = np.asarray(list(values), dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size > 1:
+            ti = t_interval(values)
             means.append(ti.mean)
             lows.append(ti.ci[0])
             highs.append(ti.ci[1])
         else:
-            value = col.mean() if col.size else np.nan
+            value = values.mean() if values.size else np.nan
             means.append(value)
             lows.append(value)
             highs.append(value)
-    mean = np.asarray(means)
-    ax.plot(x, mean, color=colour, label=label, lw=1.8, **kw)
+    return means, lows, highs
+
+
+def band(ax, x, per_seed: np.ndarray, colour: str, label: str, **kw) -> None:
+    """Mean over seeds (rows of ``per_seed``) with its 95% t-band, drawn on ``ax``."""
+    # seeds whose run has ended (NaN) drop out of later steps
+    means, lows, highs = mean_and_band(np.asarray(per_seed, dtype=np.float64).T)
+    ax.plot(x, np.asarray(means), color=colour, label=label, lw=1.8, **kw)
     ax.fill_between(x, lows, highs, color=colour, alpha=0.18, lw=0)
 
 

@@ -352,13 +352,7 @@ ARMS = {"B{n}B": ("BnB", "C0", "o-"), "B{n}B+": ("BnB+", "C0", "s--"),
 
 
 def _band(ax, xs, rows, colour, style, label):
-    means, lo, hi = [], [], []
-    for vals in rows:
-        s = summary([100.0 * v for v in vals])
-        means.append(s["mean"])
-        ci = s["ci95"] or [s["mean"]] * 2
-        lo.append(ci[0])
-        hi.append(ci[1])
+    means, lo, hi = xc.mean_and_band([100.0 * v for v in vals] for vals in rows)
     ax.plot(xs, means, style, color=colour, label=label, lw=1.6, ms=4)
     ax.fill_between(xs, lo, hi, color=colour, alpha=0.15, lw=0)
 
