@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import os
 import platform
@@ -46,9 +48,12 @@ def compare(cases: dict, steps: int = 30, warmup: int = 5, sync=None) -> dict:
 
 
 def compare_stats(cases: dict, steps: int = 30, warmup: int = 5, sync=None) -> dict:
-    """Like :func:`compare`, with ``{name: {"median_ms", "p25_ms", "p75_ms", "steps"}}``."""
+    """Like :func:`compare`, with ``{name: {"median_ms", "p25_ms", "p75_ms", "steps",
+    "page_faults_per_step"}}``. Timings run with the allocator held steady
+    (:func:`steady_allocator`)."""
     if steps < 1:
         raise ValueError("compare: steps must be at least 1")
+    steady_allocator()
     sync = sync or (lambda: None)
     times = {name: [] for name in cases}
     faults = {name: 0 for name in cases}
@@ -70,6 +75,37 @@ def compare_stats(cases: dict, steps: int = 30, warmup: int = 5, sync=None) -> d
         out[name] = {"median_ms": statistics.median(ts), "p25_ms": q[0], "p75_ms": q[2],
                      "steps": len(ts), "page_faults_per_step": round(faults[name] / steps, 1)}
     return out
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def steady_allocator() -> str:
+    """Stop glibc's malloc from handing freed memory back to the kernel while we time.
+
+    By default glibc shrinks the heap whenever more than a few MB at its top are free,
+    and serves blocks above a moving size threshold with fresh ``mmap`` calls. A training
+    step frees most of what it allocated, so each step then grows the heap again and
+    touches every page anew: on the benchmark CNN that is ~2,000 page faults per step,
+    a third of its time. Worse, the implementations timed side by side share one heap,
+    so each one's fault count depends on what the *other* allocates: holding 2.4 MB less
+    in minitl's graph once moved the hand-written reference from 2,000 faults per step
+    to 300 and the ratio from 1.12× to 1.35×, with neither's arithmetic changed
+    (docs/SCIENCE.md, "Speed"). With trimming off and ``mmap`` kept for blocks over
+    32 MB, memory freed by a step is reused by the next one, every implementation runs
+    without page faults after the warm-up, and the ratios measure the work done. Peak
+    memory is measured separately (bench_memory.py), in processes left at the defaults.
+    Returns what is in force, for the results file; elsewhere than glibc it does nothing.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return "default (not glibc)"
+    if mallopt(_M_TRIM_THRESHOLD, 2**30) and mallopt(_M_MMAP_THRESHOLD, 2**25):
+        return "glibc: heap trimming off, mmap only above 32 MB"
+    return "default (mallopt refused)"
 
 
 def _minor_faults() -> int:
@@ -132,6 +168,7 @@ def _cpu_model() -> str:
 
 def machine_info() -> dict:
     info = {
+        "allocator": steady_allocator(),
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
