@@ -23,8 +23,10 @@ def _pad_channels_last(x, padding):
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     ph, pw = padding
-    buffer = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+    buffer = xp.empty((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
     buffer[:, ph:ph + h, pw:pw + w, :] = x.transpose(0, 2, 3, 1)
+    for border in (buffer[:, :ph], buffer[:, ph + h:], buffer[:, :, :pw], buffer[:, :, pw + w:]):
+        border[...] = 0  # only the frame is zeroed: the inside was just written
     return buffer.transpose(0, 3, 1, 2)
 
 
@@ -120,49 +122,52 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size=2, stride=None, padding=0):
-        kernel, stride, padding, out_hw = guards.pool2d("max_pool2d", x, kernel_size, stride,
-                                                        padding)
+        kernel, stride, padding, (oh, ow) = guards.pool2d("max_pool2d", x, kernel_size, stride,
+                                                          padding)
         xp = backend.get_array_module(x)
         padded = _pad(x, padding, value=-xp.inf)
-        windows = _windows(padded, kernel, stride, out_hw)
-        y = xp.copy(windows[..., 0, 0], order="K")  # keep the input's memory order
-        for p in range(kernel[0]):
-            for q in range(kernel[1]):
-                if p or q:
-                    xp.maximum(y, windows[..., p, q], out=y)
+        (kh, kw), n, c = kernel, *x.shape[:2]
+        tiled = stride == kernel and padded.shape[2:] == (oh * kh, ow * kw)
+        if tiled:  # the windows tile the input: splitting H and W is a view, no as_strided
+            blocks = padded.reshape(n, c, oh, kh, ow, kw)
+            views = [blocks[:, :, :, p, :, q] for p in range(kh) for q in range(kw)]
+        else:
+            windows = _windows(padded, kernel, stride, (oh, ow))
+            views = [windows[..., p, q] for p in range(kh) for q in range(kw)]
+        # the first two views make a new array in the input's memory order ("K"), the
+        # others are folded into it in place: one pass per kernel offset after the first
+        y = xp.maximum(views[0], views[1]) if len(views) > 1 else views[0].copy("K")
+        for view in views[2:]:
+            xp.maximum(y, view, out=y)
         ctx.save_for_backward(padded, y)
-        ctx.geometry = (kernel, stride, padding, out_hw)
+        ctx.views, ctx.tiled = views, tiled  # views of ``padded``: backward reads them again
+        ctx.geometry = (kernel, stride, padding, (oh, ow))
         return y
 
     @staticmethod
     def backward(ctx, grad_out):
         padded, y = ctx.saved
-        kernel, stride, padding, (oh, ow) = ctx.geometry
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = ctx.geometry
         xp = backend.get_array_module(grad_out)
-        grad_out = _like_memory_order(grad_out, y)  # 4 passes below read both together
-        windows = _windows(padded, kernel, stride, (oh, ow))
-        overlapping = stride[0] < kernel[0] or stride[1] < kernel[1]
-        tiled = stride == kernel and all(o * k == size for o, k, size in
-                                         zip((oh, ow), kernel, padded.shape[2:]))
+        grad_out = _like_memory_order(grad_out, y)  # the passes below read both together
+        overlapping = sh < kh or sw < kw
         # same memory order as the input; when the windows tile it, every element is written
-        grad = xp.empty_like(padded) if tiled else xp.zeros_like(padded)
+        grad = xp.empty_like(padded) if ctx.tiled else xp.zeros_like(padded)
         free = None  # windows whose winner is not found yet
-        for p in range(kernel[0]):
-            for q in range(kernel[1]):
-                wins = windows[..., p, q] == y
-                if free is None:
-                    free = ~wins
-                else:
-                    wins &= free
-                    free ^= wins
-                target = grad[:, :, p:p + stride[0] * oh:stride[0], q:q + stride[1] * ow:stride[1]]
-                if overlapping:  # an element may win several windows: add
-                    target += grad_out * wins
-                else:            # each element is in at most one window: write
-                    xp.multiply(grad_out, wins, out=target)
-        ph, pw = padding
+        for k, view in enumerate(ctx.views):
+            wins = view == y
+            if free is None:
+                free = ~wins
+            else:
+                wins &= free
+                free ^= wins
+            p, q = divmod(k, kw)
+            target = grad[:, :, p:p + sh * oh:sh, q:q + sw * ow:sw]
+            if overlapping:  # an element may win several windows: add
+                target += grad_out * wins
+            else:            # each element is in at most one window: write
+                xp.multiply(grad_out, wins, out=target)
         return grad[:, :, ph:grad.shape[2] - ph, pw:grad.shape[3] - pw]
-
 
 
 register(plain.Conv2d, Conv2d)  # the same names as the plain ops: same op, other file
