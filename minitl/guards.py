@@ -113,6 +113,8 @@ def as_dtype(where: str, dtype) -> np.dtype:
 def as_array(data, dtype=None, device=None):
     """``data`` as an array by minitl's rules: a NumPy float array keeps its dtype, Python
     floats and lists of them become float32, integers stay int64, bools stay bool."""
+    if isinstance(data, np.generic) and dtype is None and device is None:
+        return np.asarray(data)  # a NumPy scalar (what x.sum() returns) keeps its dtype
     if dtype is not None:
         dtype = as_dtype("tensor", dtype)
     from .autograd import Tensor  # (imported here: the engine imports this module)
