@@ -445,7 +445,9 @@ def matmul(a, b):
 
 
 def linear(x, weight, bias):
-    floating("linear", ("the input", x), ("the weight", weight), ("the bias", bias))
+    if x.dtype.kind != "f" or weight.dtype.kind != "f" or (bias is not None and
+                                                           bias.dtype.kind != "f"):
+        floating("linear", ("the input", x), ("the weight", weight), ("the bias", bias))
     if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ShapeError(f"linear: input of shape {x.shape} does not fit weight of shape "
                          f"{weight.shape} (needs input.shape[-1] == weight.shape[1])")
@@ -599,6 +601,8 @@ def class_targets(op_name, scores, targets, reduction_="mean", label_smoothing=0
 
 def pair(op_name, name, value) -> tuple:
     """An int or a pair of ints (a kernel size, stride or padding) as a pair."""
+    if type(value) is int:  # the common case, checked first (not bool: True is no size)
+        return (value, value)
     both = (value, value) if isinstance(value, (int, np.integer)) else tuple(value) \
         if isinstance(value, (tuple, list)) else ()
     if len(both) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)

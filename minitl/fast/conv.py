@@ -32,7 +32,8 @@ def _pad_channels_last(x, padding):
 
 def _memory_order(a):
     """The axes of ``a`` from the outermost in memory to the innermost."""
-    return sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
+    strides = a.strides
+    return sorted(range(a.ndim), key=lambda i: -abs(strides[i]))
 
 
 def _like_memory_order(a, reference):

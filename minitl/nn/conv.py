@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import guards
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
 from . import init
 from ._utils import (
@@ -55,13 +55,19 @@ class Conv2d(Module):
         init.layer_default_(self.weight, self.bias, rng=as_generator(rng))
 
     def forward(self, x):
+        try:
+            return conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        except (ShapeError, DTypeError):
+            self._check_input(x)  # the same fault, reported in this layer's name
+            raise
+
+    def _check_input(self, x):
         shape = tuple(input_array(x).shape)
         if len(shape) != 4 or shape[1] != self.in_channels:
             raise ShapeError(f"{layer_name(self)}: expected input of shape "
                              f"(N, {self.in_channels}, H, W), got {shape}")
         check_spatial(self, shape, self.kernel_size, self.padding)
         check_floating_input(self, x)
-        return conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

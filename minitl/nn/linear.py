@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import guards
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..ops.nn import linear
 from ..ops.shape import flatten
 from . import init
@@ -54,12 +53,18 @@ class Linear(Module):
         init.layer_default_(self.weight, self.bias, rng=as_generator(rng))
 
     def forward(self, x):
+        try:
+            return linear(x, self.weight, self.bias)
+        except (ShapeError, DTypeError):
+            self._check_input(x)  # the same fault, reported in this layer's name
+            raise
+
+    def _check_input(self, x):
         shape = tuple(input_array(x).shape)
         if len(shape) == 0 or shape[-1] != self.in_features:
             raise ShapeError(f"{layer_name(self)}: expected input of shape "
                              f"(*, {self.in_features}), got {shape}")
         check_floating_input(self, x)
-        return linear(x, self.weight, self.bias)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -79,18 +84,14 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        shape = tuple(input_array(x).shape)
         try:
-            start, end = (guards.axes("Flatten", (d,), len(shape))
-                          for d in (self.start_dim, self.end_dim))
-        except ShapeError:
-            start = end = ()
-        if not start or not end or start[0] > end[0]:
+            return flatten(x, self.start_dim, self.end_dim)
+        except ShapeError:  # the axes do not fit: say so in this layer's name
+            shape = tuple(input_array(x).shape)
             need = max(d + 1 if d >= 0 else -d for d in (self.start_dim, self.end_dim))
             raise ShapeError(f"{layer_name(self)}: expected an input with axes "
                              f"{self.start_dim}..{self.end_dim} in order (at least {need} "
-                             f"axes), got shape {shape}")
-        return flatten(x, self.start_dim, self.end_dim)
+                             f"axes), got shape {shape}") from None
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

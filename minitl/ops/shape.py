@@ -9,6 +9,8 @@ one dtype by the rules of ``minitl/guards.py`` (an int64 and a float32 tensor gi
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import backend, guards
@@ -128,7 +130,7 @@ def broadcast_to(x, shape):
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge axes start_dim..end_dim into one (PyTorch's ``flatten``)."""
     start, end = guards.flatten_range("flatten", start_dim, end_dim, x.ndim)
-    merged = int(np.prod(x.shape[start:end + 1]))  # a 0-d tensor flattens to (1,)
+    merged = math.prod(x.shape[start:end + 1])  # a 0-d tensor flattens to (1,)
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
