@@ -8,11 +8,10 @@ instead of 3.9× (docs/SCIENCE.md, "Speed"). Same values and gradients as the pl
 (``tests/test_fast_paths.py``).
 
 The plain cross-entropy handles any layout (N, C, d₁, …) and label smoothing, so it
-gathers with ``take_along_axis``, builds a one-hot mask and recomputes the softmax from
-the saved log-probabilities. For the common case, (N, C) scores without smoothing,
-indexing ``[rows, targets]`` and keeping the exponentials do the same with fewer passes;
-on the 784-256-256-10 MLP that bookkeeping was about a fifth of the step's overhead over
-NumPy (docs/SCIENCE.md, "Speed"). Same losses as the plain op, same gradients to rounding.
+gathers with ``take_along_axis`` and builds a one-hot mask. For the common case, (N, C)
+scores without smoothing, indexing ``[rows, targets]`` does both with less work; on the
+784-256-256-10 MLP that bookkeeping is about a fifth of the step's overhead over NumPy
+(docs/SCIENCE.md, "Speed"). Same bits as the plain op.
 """
 
 from __future__ import annotations
@@ -55,13 +54,10 @@ register(plain.mse_loss_composite, mse_loss)
 
 
 class CrossEntropy(plain.CrossEntropy):
-    """The plain op's formula (see :class:`minitl.ops.nn.CrossEntropy`) for (N, C) scores
-    without label smoothing, computed the way one would by hand: with s = x − max(x) and
-    Z = Σ_c e^{s_c}, the loss ℓₙ = log Zₙ − sₙ[targetₙ] is read by indexing
-    ``[rows, targets]``, and the exponentials are kept for the gradient p = e^{s}/Z,
-    which becomes p − onehot by subtracting 1 at ``[rows, targets]``. The losses have the
-    plain op's bits; the gradient agrees to rounding (e^{s}/Z instead of e^{s − log Z}).
-    Any other case is left to the plain op."""
+    """The plain op's formula (see :class:`minitl.ops.nn.CrossEntropy`); for (N, C) scores
+    without label smoothing, ℓₙ = −log pₙ[targetₙ] is read as ``log_p[rows, targets]``
+    and the gradient p − onehot made by subtracting 1 at ``[rows, targets]``. Any other
+    case is left to the plain op."""
 
     @staticmethod
     def forward(ctx, logits, targets, reduction="mean", label_smoothing=0.0):
@@ -69,21 +65,18 @@ class CrossEntropy(plain.CrossEntropy):
         if logits.ndim != 2 or label_smoothing or reduction == "none":
             return plain.CrossEntropy.forward(ctx, logits, targets, reduction, label_smoothing)
         guards.class_targets("cross_entropy", logits, targets, reduction, label_smoothing)
-        xp = backend.get_array_module(logits)
-        shifted = logits - plain._row_max(logits, 1)  # NaN rows stay NaN, as in the plain op
-        exp = xp.exp(shifted)
-        total = exp.sum(axis=1, keepdims=True)
-        rows = xp.arange(logits.shape[0])
-        ctx.save_for_backward(exp, total, targets)
+        log_p = plain._log_softmax(logits, 1)
+        rows = backend.get_array_module(logits).arange(logits.shape[0])
+        ctx.save_for_backward(log_p, targets)
         ctx.rows, ctx.reduction, ctx.count = rows, reduction, max(logits.shape[0], 1)
-        return plain._reduce(xp.log(total[:, 0]) - shifted[rows, targets], reduction)
+        return plain._reduce(-log_p[rows, targets], reduction)
 
     @staticmethod
     def backward(ctx, grad_out):
         if ctx.rows is None:
             return plain.CrossEntropy.backward(ctx, grad_out)
-        exp, total, targets = ctx.saved
-        grad = exp / total
+        log_p, targets = ctx.saved
+        grad = backend.get_array_module(log_p).exp(log_p)
         grad[ctx.rows, targets] -= 1
         grad *= grad_out / ctx.count if ctx.reduction == "mean" else grad_out
         return grad, None
