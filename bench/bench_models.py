@@ -70,7 +70,7 @@ def run(steps_scale=1.0, threads=THREADS):
             if t == 1:
                 goals.append(harness.goal(f"{name.split(',')[0]} step / NumPy (1 thread)",
                                           row["minitl_vs_numpy"], target))
-    return {"rows": rows, "goals": goals,
+    return {"rows": rows, "goals": goals, "allocator": harness.steady_allocator(),
             "notes": "forward+backward+SGD(lr=0.01) per step, float32; tiny MLP uses a "
                      "1-output MSE loss; medians of interleaved steps"}
 

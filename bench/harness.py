@@ -168,7 +168,6 @@ def _cpu_model() -> str:
 
 def machine_info() -> dict:
     info = {
-        "allocator": steady_allocator(),
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
