@@ -90,6 +90,13 @@ class Conv2d(Function):
         out_ch = filters.shape[0]
         g = grad_out.transpose(0, 2, 3, 1).reshape(-1, out_ch)         # (N·OH·OW, O)
         grad_x = grad_w = grad_b = None
+        # weights and bias first, while G is still in cache from the op after this one
+        if ctx.needs_input_grad[1]:
+            grad_w = (g.T @ patches).reshape(out_ch, *kernel, in_ch).transpose(0, 3, 1, 2)
+        if len(ctx.needs_input_grad) == 3 and ctx.needs_input_grad[2]:
+            # Σ over the N·OH·OW rows, as a vector-matrix product: one BLAS call, where
+            # g.sum(axis=0) on this tall, narrow array runs one short loop per row (20× slower).
+            grad_b = backend.get_array_module(g).ones(g.shape[0], dtype=g.dtype) @ g
         if ctx.needs_input_grad[0]:
             xp = backend.get_array_module(g)
             (sh, sw), (ph, pw) = stride, padding
@@ -101,12 +108,6 @@ class Conv2d(Function):
                     block = (g @ filters_at[:, p, q, :]).reshape(n, oh, ow, in_ch)
                     grad_padded[:, p:p + sh * oh:sh, q:q + sw * ow:sw, :] += block
             grad_x = grad_padded[:, ph:ph + h, pw:pw + w, :].transpose(0, 3, 1, 2)
-        if ctx.needs_input_grad[1]:
-            grad_w = (g.T @ patches).reshape(out_ch, *kernel, in_ch).transpose(0, 3, 1, 2)
-        if len(ctx.needs_input_grad) == 3 and ctx.needs_input_grad[2]:
-            # Σ over the N·OH·OW rows, as a vector-matrix product: one BLAS call, where
-            # g.sum(axis=0) on this tall, narrow array runs one short loop per row (20× slower).
-            grad_b = backend.get_array_module(g).ones(g.shape[0], dtype=g.dtype) @ g
         return (grad_x, grad_w) if len(ctx.needs_input_grad) == 2 else (grad_x, grad_w, grad_b)
 
 
