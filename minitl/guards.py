@@ -601,8 +601,10 @@ def class_targets(op_name, scores, targets, reduction_="mean", label_smoothing=0
 
 def pair(op_name, name, value) -> tuple:
     """An int or a pair of ints (a kernel size, stride or padding) as a pair."""
-    if type(value) is int:  # the common case, checked first (not bool: True is no size)
+    if type(value) is int:  # the common cases first (not bool: True is no size)
         return (value, value)
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is type(value[1]) is int:
+        return value
     both = (value, value) if isinstance(value, (int, np.integer)) else tuple(value) \
         if isinstance(value, (tuple, list)) else ()
     if len(both) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)

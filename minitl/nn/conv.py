@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import guards
-from ..errors import DTypeError, ShapeError
+from ..errors import ArgumentError, DTypeError, ShapeError
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
 from . import init
 from ._utils import (
@@ -86,6 +86,15 @@ class _Pool2d(Module):
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
 
+    def _pool(self, op, x):
+        """``op`` (max or average pooling) of ``x``; the op checks its input, and when it
+        refuses, :meth:`_check` reports the fault in this layer's name."""
+        try:
+            return op(x, self.kernel_size, self.stride, self.padding)
+        except (ShapeError, DTypeError, ArgumentError):
+            self._check(x)
+            raise
+
     def _check(self, x):
         """Shape and dtype of the input: (N, C, H, W), floating, H × W ≥ the kernel."""
         shape = tuple(input_array(x).shape)
@@ -111,8 +120,7 @@ class MaxPool2d(_Pool2d):
     """
 
     def forward(self, x):
-        self._check(x)
-        return max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return self._pool(max_pool2d, x)
 
 
 class AvgPool2d(_Pool2d):
@@ -122,5 +130,4 @@ class AvgPool2d(_Pool2d):
     """
 
     def forward(self, x):
-        self._check(x)
-        return avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return self._pool(avg_pool2d, x)
