@@ -53,6 +53,9 @@ def cases_for(kind, n, build, loss, torch):
 
 
 def run(steps_scale=1.0, threads=THREADS):
+    # Implementations timed side by side share one heap: hold the allocator steady so
+    # that neither's page faults depend on the other's allocations (harness.steady_allocator).
+    allocator = harness.steady_allocator()
     torch = harness.optional_torch()
     rows, goals = [], []
     for name, kind, n, build, loss, target, steps in MODELS:
@@ -70,7 +73,7 @@ def run(steps_scale=1.0, threads=THREADS):
             if t == 1:
                 goals.append(harness.goal(f"{name.split(',')[0]} step / NumPy (1 thread)",
                                           row["minitl_vs_numpy"], target))
-    return {"rows": rows, "goals": goals, "allocator": harness.steady_allocator(),
+    return {"rows": rows, "goals": goals, "allocator": allocator,
             "notes": "forward+backward+SGD(lr=0.01) per step, float32; tiny MLP uses a "
                      "1-output MSE loss; medians of interleaved steps"}
 

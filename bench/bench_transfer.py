@@ -114,7 +114,6 @@ def run(steps_scale=1.0):
                      epochs["speedup"], 20, kind=">="),
     ]
     return {"frozen": frozen, "epochs": epochs, "goals": goals,
-            "allocator": harness.steady_allocator(),
             "notes": "CNN b64, 1 BLAS thread; frozen = body.freeze(), optimizer over the head "
                      f"only; epochs of {EPOCH_SAMPLES} images, batch {EPOCH_BATCH}"}
 

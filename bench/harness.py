@@ -49,11 +49,9 @@ def compare(cases: dict, steps: int = 30, warmup: int = 5, sync=None) -> dict:
 
 def compare_stats(cases: dict, steps: int = 30, warmup: int = 5, sync=None) -> dict:
     """Like :func:`compare`, with ``{name: {"median_ms", "p25_ms", "p75_ms", "steps",
-    "page_faults_per_step"}}``. Timings run with the allocator held steady
-    (:func:`steady_allocator`)."""
+    "page_faults_per_step"}}``."""
     if steps < 1:
         raise ValueError("compare: steps must be at least 1")
-    steady_allocator()
     sync = sync or (lambda: None)
     times = {name: [] for name in cases}
     faults = {name: 0 for name in cases}
@@ -82,7 +80,8 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
 def steady_allocator() -> str:
-    """Stop glibc's malloc from handing freed memory back to the kernel while we time.
+    """Stop glibc's malloc from handing freed memory back to the kernel (for the rest of
+    this process): what ``bench_models.py`` does before it times implementations side by side.
 
     By default glibc shrinks the heap whenever more than a few MB at its top are free,
     and serves blocks above a moving size threshold with fresh ``mmap`` calls. A training
@@ -94,8 +93,9 @@ def steady_allocator() -> str:
     to 300 and the ratio from 1.12× to 1.35×, with neither's arithmetic changed
     (docs/SCIENCE.md, "Speed"). With trimming off and ``mmap`` kept for blocks over
     32 MB, memory freed by a step is reused by the next one, every implementation runs
-    without page faults after the warm-up, and the ratios measure the work done. Peak
-    memory is measured separately (bench_memory.py), in processes left at the defaults.
+    without page faults after the warm-up, and the ratios measure the work done. The
+    other benchmarks keep the defaults: the transfer section's speed-ups are minitl's
+    own, as a user sees them, and peak memory is measured by bench_memory.py.
     Returns what is in force, for the results file; elsewhere than glibc it does nothing.
     """
     try:

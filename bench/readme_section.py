@@ -51,11 +51,12 @@ def render(results: dict) -> str:
         "CPU take turns), after a warm-up. A step is forward + backward + SGD, float32. "
         "The goals are checked at 1 BLAS thread; the 2-thread rows only show what a second "
         "thread does on this machine (with other jobs running, it mostly competes for the "
-        "cores: those numbers swing from run to run). Allocator while timing: "
+        "cores: those numbers swing from run to run). Allocator while timing the model steps: "
         f"{s.get('models', {}).get('allocator', 'default')}, so that freed memory is "
         "reused instead of faulted in again on every step, which made the ratios depend "
         "on how the implementations timed side by side shared one heap "
-        "(docs/SCIENCE.md, \"Speed\"; peak memory is measured at the defaults).",
+        "(docs/SCIENCE.md, \"Speed\"; the transfer and memory figures keep the "
+        "defaults).",
         "",
         "Models (`bench/models.py`): MLP 784-256-256-10 with ReLU and cross-entropy; tiny "
         "MLP 2-16-16-1 with ReLU and a 1-output mean squared error; CNN on 1×28×28: conv3×3 "
