@@ -124,7 +124,7 @@ class Function:
         if _grad_enabled and True in needs:
             ctx.inputs = inputs
             ctx.versions = tuple([0 if x is None else x._version for x in inputs])
-            ctx.output_shape = out.shape  # for drawing the graph (minitl.viz)
+            ctx.output_shape = out.data.shape  # for drawing the graph (minitl.viz)
             out._ctx, out._requires_grad = ctx, True
         return out
 
@@ -156,12 +156,12 @@ def _topological_order(root: Context) -> list[Context]:
         if inputs_done:
             post_order.append(node)
             continue
-        if id(node) in visited:
+        if node in visited:
             continue
-        visited.add(id(node))
+        visited.add(node)
         stack.append((node, True))
         for t in node.inputs:
-            if t is not None and t._ctx is not None and id(t._ctx) not in visited:
+            if t is not None and t._ctx is not None and t._ctx not in visited:
                 stack.append((t._ctx, False))
     post_order.reverse()
     return post_order
@@ -178,9 +178,9 @@ def run_backward(root: Tensor, grad, retain_graph: bool = False):
         return _accumulate_leaf(root, grad)
     order = _topological_order(root._ctx)
     guards.graph(order)  # every check before any gradient is computed
-    pending = {id(root._ctx): grad}  # ∂L/∂(output of node), summed over its uses
+    pending = {root._ctx: grad}  # ∂L/∂(output of node), summed over its uses
     for node in order:
-        grad_out = pending.pop(id(node), None)
+        grad_out = pending.pop(node, None)
         if grad_out is None:  # no gradient reached this node (its uses needed none)
             continue
         grads = guards.gradients(node, node.fn.backward(node, grad_out))
@@ -195,7 +195,7 @@ def run_backward(root: Tensor, grad, retain_graph: bool = False):
             if t._ctx is None:
                 _accumulate_leaf(t, g)
             else:
-                key = id(t._ctx)
+                key = t._ctx
                 pending[key] = g if key not in pending else pending[key] + g
         if not retain_graph:
             node.release()

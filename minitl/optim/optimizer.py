@@ -443,9 +443,11 @@ def _writable(array) -> bool:
 
 def _subtract_in_place(param, delta) -> None:
     """``param.data -= delta``: in place, unless the array is read-only (then it is replaced)."""
-    if _writable(param.data):
+    try:
         param.data -= delta
-    else:
+    except ValueError:  # NumPy's "output array is read-only" (any other fault: raised)
+        if _writable(param.data):
+            raise
         param.data = param.data - delta
 
 

@@ -44,7 +44,6 @@ class SGD(Optimizer):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
 
     def _update(self, param, grad, group, state):
-        xp = get_array_module(param.data)
         lr, momentum = group["lr"], group["momentum"]
         weight_decay, dampening = group["weight_decay"], group["dampening"]
         if weight_decay != 0:
@@ -53,7 +52,7 @@ class SGD(Optimizer):
             buf = state.get("momentum_buffer")
             if buf is None:
                 # a copy we own and change in place later (xp.array: an array even for 0-d)
-                buf = state["momentum_buffer"] = xp.array(grad, copy=True)
+                buf = state["momentum_buffer"] = get_array_module(grad).array(grad, copy=True)
             else:
                 buf *= momentum
                 buf += (1 - dampening) * grad
