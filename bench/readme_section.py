@@ -105,7 +105,11 @@ def render(results: dict) -> str:
             out += [f"*{key}: skipped: {s[key]['skipped']}*", ""]
     gpu = s.get("gpu", {})
     if gpu.get("rows"):
-        out += _table([f"GPU step ({gpu['device']})", "minitl ms", "CuPy ms", "PyTorch ms",
+        at = gpu.get("measured_on", {}).get("at", "?")
+        if at[:10] != str(results.get("updated", ""))[:10]:
+            out += [f"GPU figures kept from a run on a GPU machine at {at}, with the code of "
+                    "that day: this run had no GPU, so they were not measured again.", ""]
+        out += _table([f"GPU step ({gpu['device']}, {at})", "minitl ms", "CuPy ms", "PyTorch ms",
                        "minitl / CuPy", "minitl / PyTorch"],
                       [[r["model"], _ms(r["ms"]["minitl"]), _ms(r["ms"]["cupy"]),
                         _ms(r["ms"].get("torch")), _x(r["minitl_vs_cupy"]),
