@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import guards
-from ..errors import ArgumentError, DTypeError, ShapeError
+from ..errors import ShapeError
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
 from . import init
 from ._utils import (
     as_generator,
     check_floating_input,
     check_spatial,
+    checked_call,
     input_array,
     layer_name,
     weight_and_bias,
@@ -55,11 +56,8 @@ class Conv2d(Module):
         init.layer_default_(self.weight, self.bias, rng=as_generator(rng))
 
     def forward(self, x):
-        try:
-            return conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
-        except (ShapeError, DTypeError):
-            self._check_input(x)  # the same fault, reported in this layer's name
-            raise
+        return checked_call(self._check_input, conv2d, x, self.weight, self.bias,
+                            stride=self.stride, padding=self.padding)
 
     def _check_input(self, x):
         shape = tuple(input_array(x).shape)
@@ -86,15 +84,6 @@ class _Pool2d(Module):
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
 
-    def _pool(self, op, x):
-        """``op`` (max or average pooling) of ``x``; the op checks its input, and when it
-        refuses, :meth:`_check` reports the fault in this layer's name."""
-        try:
-            return op(x, self.kernel_size, self.stride, self.padding)
-        except (ShapeError, DTypeError, ArgumentError):
-            self._check(x)
-            raise
-
     def _check(self, x):
         """Shape and dtype of the input: (N, C, H, W), floating, H × W ≥ the kernel."""
         shape = tuple(input_array(x).shape)
@@ -120,7 +109,8 @@ class MaxPool2d(_Pool2d):
     """
 
     def forward(self, x):
-        return self._pool(max_pool2d, x)
+        return checked_call(self._check, max_pool2d, x, self.kernel_size, self.stride,
+                            self.padding)
 
 
 class AvgPool2d(_Pool2d):
@@ -130,4 +120,5 @@ class AvgPool2d(_Pool2d):
     """
 
     def forward(self, x):
-        return self._pool(avg_pool2d, x)
+        return checked_call(self._check, avg_pool2d, x, self.kernel_size, self.stride,
+                            self.padding)

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DTypeError, ShapeError
+from ..errors import ShapeError
 from ..ops.nn import linear
 from ..ops.shape import flatten
 from . import init
-from ._utils import as_generator, check_floating_input, input_array, layer_name, weight_and_bias
+from ._utils import (
+    as_generator,
+    check_floating_input,
+    checked_call,
+    input_array,
+    layer_name,
+    weight_and_bias,
+)
 from .module import Module
 
 
@@ -53,11 +60,7 @@ class Linear(Module):
         init.layer_default_(self.weight, self.bias, rng=as_generator(rng))
 
     def forward(self, x):
-        try:
-            return linear(x, self.weight, self.bias)
-        except (ShapeError, DTypeError):
-            self._check_input(x)  # the same fault, reported in this layer's name
-            raise
+        return checked_call(self._check_input, linear, x, self.weight, self.bias)
 
     def _check_input(self, x):
         shape = tuple(input_array(x).shape)
