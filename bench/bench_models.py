@@ -24,6 +24,10 @@ MODELS = [
      100),
 ]
 THREADS = (1, 2)
+# The 1-thread comparison (the goals) is timed in this many separate interleaved blocks and
+# the block with the median ratio is reported: a burst of load from another tenant of a
+# shared machine then moves one block, not the result. All block ratios are recorded.
+BLOCKS = 3
 
 
 def reference(model, kind):
@@ -64,18 +68,23 @@ def run(steps_scale=1.0, threads=THREADS):
             # 2 threads are informational (no goal): the minimum 30 steps keep make bench short
             n_steps = max(30, int(steps * steps_scale)) if t == 1 else 30
             with harness.pin_blas(t):
-                ms = harness.compare_stats(cases, steps=n_steps, warmup=10)
+                blocks = [harness.compare_stats(cases, steps=n_steps, warmup=10)
+                          for _ in range(BLOCKS if t == 1 else 1)]
+            ratios = [b["minitl"]["median_ms"] / b["numpy"]["median_ms"] for b in blocks]
+            ms = blocks[sorted(range(len(blocks)), key=ratios.__getitem__)[len(blocks) // 2]]
             med = {k: v["median_ms"] for k, v in ms.items()}
             row = {"model": name, "threads": t, "ms": med, "stats": ms,
                    "minitl_vs_numpy": med["minitl"] / med["numpy"],
-                   "torch_vs_numpy": med["torch"] / med["numpy"] if "torch" in med else None}
+                   "torch_vs_numpy": med["torch"] / med["numpy"] if "torch" in med else None,
+                   "block_ratios": [round(r, 4) for r in ratios]}
             rows.append(row)
             if t == 1:
                 goals.append(harness.goal(f"{name.split(',')[0]} step / NumPy (1 thread)",
                                           row["minitl_vs_numpy"], target))
     return {"rows": rows, "goals": goals, "allocator": allocator,
             "notes": "forward+backward+SGD(lr=0.01) per step, float32; tiny MLP uses a "
-                     "1-output MSE loss; medians of interleaved steps"}
+                     "1-output MSE loss; medians of interleaved steps; at 1 thread, the "
+                     f"median of {BLOCKS} blocks by minitl/NumPy ratio"}
 
 
 def print_section(section):

@@ -48,7 +48,9 @@ def render(results: dict) -> str:
         "",
         "Every number is the median of at least 30 interleaved steps in one process "
         "(minitl, the hand-written NumPy reference in `bench/reference_numpy.py` and PyTorch "
-        "CPU take turns), after a warm-up. A step is forward + backward + SGD, float32. "
+        "CPU take turns), after a warm-up; at 1 BLAS thread the comparison is timed in three "
+        "such blocks and the block with the median ratio is shown (all three ratios are "
+        "listed). A step is forward + backward + SGD, float32. "
         "The goals are checked at 1 BLAS thread; the 2-thread rows only show what a second "
         "thread does on this machine (with other jobs running, it mostly competes for the "
         "cores: those numbers swing from run to run). Allocator while timing the model steps: "
@@ -68,10 +70,12 @@ def render(results: dict) -> str:
     models = s.get("models", {})
     if models.get("rows"):
         out += _table(["model", "BLAS threads", "minitl ms", "NumPy ms", "PyTorch ms",
-                       "minitl / NumPy", "PyTorch / NumPy"],
+                       "minitl / NumPy", "PyTorch / NumPy", "blocks (minitl / NumPy)"],
                       [[r["model"], r["threads"], _ms(r["ms"]["minitl"]), _ms(r["ms"]["numpy"]),
                         _ms(r["ms"].get("torch")), _x(r["minitl_vs_numpy"]),
-                        _x(r["torch_vs_numpy"])] for r in models["rows"]])
+                        _x(r["torch_vs_numpy"]),
+                        ", ".join(f"{b:.3f}" for b in r.get("block_ratios", []))]
+                       for r in models["rows"]])
         out.append("")
     transfer = s.get("transfer", {})
     if transfer.get("frozen"):
