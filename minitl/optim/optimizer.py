@@ -443,11 +443,9 @@ def _writable(array) -> bool:
 
 def _subtract_in_place(param, delta) -> None:
     """``param.data -= delta``: in place, unless the array is read-only (then it is replaced)."""
-    try:
+    if _writable(param.data):
         param.data -= delta
-    except ValueError:  # NumPy's "output array is read-only" (any other fault: raised)
-        if _writable(param.data):
-            raise
+    else:
         param.data = param.data - delta
 
 
