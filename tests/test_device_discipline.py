@@ -1,0 +1,102 @@
+"""Host/device discipline: what a user on a GPU meets where host data meets device tensors.
+
+The data decides the device, and nothing moves behind the user's back: a scalar (Python or
+NumPy) and Python data (a list) are made on the tensors' device; an array that lives on
+another device is a DeviceError naming the op and both devices; the documented moves
+(``mt.tensor(x, device=...)``, ``.to(...)``) are the way across. Every test here failed on
+the device double before the guards (``guards.on_device_of``) and the fixes below it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minitl as mt
+from minitl import backend
+from minitl.errors import DeviceError
+
+
+def _t(values, device, dtype=np.float32, requires_grad=False):
+    return mt.tensor(np.asarray(values, dtype=dtype), device=device,
+                     requires_grad=requires_grad)
+
+
+# ----------------------------------------------------------------------------- scalars
+
+NUMPY_SCALAR_CASES = [  # (tensor dtype, scalar, result dtype by minitl's rules)
+    (np.float32, np.float32(2), np.float32),
+    (np.float16, np.float32(2), np.float32),  # a NumPy scalar keeps its dtype, as a 0-d array
+    (np.float32, np.float64(2), np.float32),  # np.float64 is a Python float: the tensor's
+    (np.int64, np.int64(1), np.int64),
+    (np.int32, np.int64(1), np.int64),
+    (np.float32, np.int64(1), np.float32),
+]
+
+
+@pytest.mark.parametrize("dtype,scalar,expected", NUMPY_SCALAR_CASES)
+def test_numpy_scalars_are_scalars_on_every_device(device, dtype, scalar, expected):
+    t, on_cpu = _t([1, 2, 3], device, dtype), _t([1, 2, 3], "cpu", dtype)
+    uses = [lambda a: a * scalar, lambda a: scalar * a, lambda a: a + scalar,
+            lambda a: a - scalar]
+    for use in uses:
+        out = use(t)
+        assert out.device == device and out.dtype == expected
+        np.testing.assert_array_equal(out.numpy(), use(on_cpu).numpy())
+    cond = mt.tensor(np.array([True, False, True]), device=device)
+    picked = mt.where(cond, t, scalar)
+    assert picked.device == device and picked.dtype == expected
+    np.testing.assert_array_equal(picked.numpy(), mt.where(cond.cpu(), on_cpu, scalar).numpy())
+    assert (t == scalar).device == device
+
+
+def test_python_and_numpy_scalar_upstream_gradients(device):
+    for grad in (1.0, np.float32(1.0), 2):
+        x = _t([1.0, 2.0], device, requires_grad=True)
+        (x * x).sum().backward(grad)
+        assert x.grad.device == device
+        np.testing.assert_allclose(x.grad.numpy(), 2 * float(grad) * np.array([1.0, 2.0]))
+
+
+def test_lists_are_made_on_the_tensors_device(device):
+    t = _t([1.0, 2.0, 3.0], device)
+    assert (t + [1.0, 1.0, 1.0]).device == device
+    assert (t == [1.0, 0.0, 3.0]).numpy().tolist() == [True, False, True]
+
+
+# ----------------------------------------------------------------------------- arrays
+
+
+CROSSINGS = {
+    "t + host": lambda t, h: t + h,
+    "host + t": lambda t, h: h + t,
+    "t * host": lambda t, h: t * h,
+    "t == host": lambda t, h: t == h,
+    "t < host": lambda t, h: t < h,
+    "where(c, t, host)": lambda t, h: mt.where(t > 0, t, h),
+    "t @ host": lambda t, h: t @ h.reshape(3, 1),
+    "backward(host)": lambda t, h: (t * 1).backward(h),
+    "0-d array": lambda t, h: t + h[:1].reshape(()),
+}
+
+
+@pytest.mark.device_leg
+@pytest.mark.parametrize("use", list(CROSSINGS.values()), ids=list(CROSSINGS))
+@pytest.mark.parametrize("tensor_on", ["cpu", "cuda"])
+def test_an_array_from_another_device_is_a_device_error_naming_both(tensor_on, use):
+    array_on = "cpu" if tensor_on == "cuda" else "cuda"
+    t = _t([1.0, 2.0, 3.0], tensor_on, requires_grad=True)
+    other = backend.to_device(np.ones(3, np.float32), array_on)
+    with pytest.raises(DeviceError) as info:
+        use(t, other)
+    message = str(info.value)
+    assert f"on {array_on}" in message and f"on {tensor_on}" in message
+    assert message.split(":")[0].strip()  # the op is named first
+
+
+@pytest.mark.device_leg
+def test_the_documented_moves_still_move():
+    host = np.arange(3, dtype=np.float32)
+    t = mt.tensor(host, device="cuda")
+    assert t.device == "cuda" and (t + mt.tensor(host).to("cuda")).device == "cuda"
+    assert mt.tensor(t.data, device="cpu").device == "cpu"
