@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 import minitl as mt
-from minitl import backend
+from minitl import backend, nn, optim
 from minitl.errors import DeviceError
+from minitl.transfer import StabilityMonitor
+from minitl.transfer.mismatch import mismatch_decomposition
 
 
 def _t(values, device, dtype=np.float32, requires_grad=False):
@@ -100,3 +102,50 @@ def test_the_documented_moves_still_move():
     t = mt.tensor(host, device="cuda")
     assert t.device == "cuda" and (t + mt.tensor(host).to("cuda")).device == "cuda"
     assert mt.tensor(t.data, device="cpu").device == "cpu"
+
+
+# ----------------------------------------------------------------------------- mismatch
+
+
+def _body(seed=0):
+    rng = np.random.default_rng(seed)
+    return nn.Sequential(nn.Linear(6, 8, rng=rng), nn.Tanh(), nn.Linear(8, 5, rng=rng))
+
+
+def _probe(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    return (rng.normal(size=(n, 6)) + y[:, None]).astype(np.float32), y
+
+
+def test_mismatch_decomposition_on_the_bodys_device_equals_the_cpu(device):
+    """The decomposition pushes its upstream gradient (computed on the host) through the
+    body on the body's device."""
+    x, y = _probe()
+    before = {n: p.data.copy() for n, p in _body().named_parameters()}
+    after = {n: v + np.float32(0.1) * np.sign(v) for n, v in before.items()}
+    on_cpu = mismatch_decomposition(_body(), x, y, before, after)
+    on_device = mismatch_decomposition(_body().to(device), x, y, before, after)
+    for key, value in on_cpu.items():
+        assert on_device[key] == pytest.approx(value, rel=1e-5, abs=1e-7), key
+
+
+def test_the_monitor_splits_the_mismatch_on_the_models_device(device):
+    from minitl.transfer import BodyHead
+
+    def model():
+        return BodyHead(_body(), nn.Linear(5, 3, rng=np.random.default_rng(1))).to(device)
+
+    rows = {}
+    for where in ("cpu", device):
+        m = model().to(where)
+        monitor = StabilityMonitor(target_probe=_probe(), mismatch_parts=True).attach(m)
+        opt = optim.SGD(m.parameters(), lr=0.5)
+        x, y = _probe(seed=1)
+        loss = mt.nn.functional.cross_entropy(m(mt.tensor(x, device=where)),
+                                              mt.tensor(y, device=where))
+        loss.backward()
+        opt.step()
+        rows[where] = monitor.on_eval(1)
+    for key in ("mismatch", "mismatch_useful", "mismatch_destructive"):
+        assert rows[device][key] == pytest.approx(rows["cpu"][key], rel=1e-4, abs=1e-7), key
