@@ -149,3 +149,35 @@ def test_the_monitor_splits_the_mismatch_on_the_models_device(device):
         rows[where] = monitor.on_eval(1)
     for key in ("mismatch", "mismatch_useful", "mismatch_destructive"):
         assert rows[device][key] == pytest.approx(rows["cpu"][key], rel=1e-4, abs=1e-7), key
+
+
+# ----------------------------------------------------------------------------- L2-SP
+
+
+def test_l2sp_moves_a_host_reference_to_the_weights_device(device):
+    w = _t([[1.0, 2.0], [3.0, 4.0]], device, requires_grad=True)
+    reference = np.zeros((2, 2), np.float32)  # e.g. straight from mt.load
+    penalty = optim.l2sp_penalty([w], [reference], [], alpha=2.0, beta=0.0)
+    assert penalty.device == device and penalty.item() == pytest.approx(30.0)
+    penalty.backward()
+    np.testing.assert_allclose(w.grad.numpy(), 2.0 * w.numpy())
+
+
+def test_an_l2sp_made_before_model_to_follows_the_weights(device):
+    body = nn.Linear(2, 2, rng=np.random.default_rng(0))
+    head = nn.Linear(2, 2, rng=np.random.default_rng(1))
+    l2sp = optim.L2SP(body.parameters(), head.parameters(), alpha=1.0, beta=0.5)
+    on_cpu = l2sp().item()
+    body.to(device), head.to(device)
+    penalty = l2sp()
+    assert penalty.device == device and penalty.item() == pytest.approx(on_cpu)
+    loss = head(body(_t([[1.0, 1.0]], device))).sum() + penalty
+    loss.backward()
+    assert body.weight.grad.device == device
+
+
+def test_a_zero_l2sp_penalty_is_made_on_the_device_asked(device):
+    zero = optim.l2sp_penalty([], [], [], alpha=1.0, beta=1.0, device=device)
+    assert zero.device == device and zero.item() == 0.0
+    assert (_t([1.0], device) + zero).device == device
+    assert optim.L2SP([], [], alpha=1.0, beta=1.0)(device=device).device == device
