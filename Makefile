@@ -8,7 +8,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: venv test test-double test-slow test-gpu demo demos demo-parity demo-animals demo-layers \
+.PHONY: venv test test-double test-slow test-gpu gpu-check demo demos demo-parity demo-animals demo-layers \
         demo-layers-real tune results results-layers quickstart \
         data-preview docs lint seeded-bugs bench clean
 
@@ -47,6 +47,12 @@ test-slow: $(STAMP)
 # The GPU machine has no package index: use its own python3, force the CuPy backend.
 test-gpu:
 	MINITL_TEST_BACKEND=cupy python3 -m pytest -q -p no:cacheprovider
+
+# On a GPU machine, in one call: the GPU benchmark, make test-gpu, and the whole make demo
+# on the GPU with its verdicts compared to a CPU run's (scripts/gpu_check.sh; logs in
+# $(OUT)/gpu_check). Uses the machine's own python3, like test-gpu.
+gpu-check:
+	scripts/gpu_check.sh $(OUT)/gpu_check
 
 # The main job: both transfer experiments on the pre-registered evaluation seeds
 # (demos/claims.toml), then the claims table. DEMO_ARGS passes options to both, e.g.
@@ -104,8 +110,10 @@ results: $(STAMP)
 		$(if $(REPLICATION),--replication $(REPLICATION))
 
 # The normal baseline: a small MLP trained from scratch on two spirals.
+# QUICKSTART_ARGS passes options, e.g. `make quickstart QUICKSTART_ARGS="--device cuda"`.
+QUICKSTART_ARGS ?=
 quickstart: $(STAMP)
-	$(PY) demos/quickstart.py
+	$(PY) -m demos.quickstart $(QUICKSTART_ARGS)
 
 # The README's layer-transfer section, from `make demo-layers demo-layers-real`; with
 # REPLICATION=out/offset3000 the second block's verdicts stand beside the first.
