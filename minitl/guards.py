@@ -480,11 +480,16 @@ def linear(x, weight, bias):
         raise ShapeError(f"linear: bias of shape {bias.shape} should be ({weight.shape[0]},)")
 
 
-def index(op_name, shape, index_):
+def index(op_name, shape, index_, device="cpu"):
     """An index (ints, slices, None, one Ellipsis, integer arrays, boolean masks) that fits
     ``shape``: every integer inside its axis, masks matching the axes they cover, integer
-    arrays broadcastable together."""
+    arrays broadcastable together. Index arrays may come from the host for a tensor on
+    ``device`` 'cuda' (CuPy copies them over, as PyTorch does); an index array on the GPU
+    for a tensor on the CPU is a DeviceError."""
     parts = index_ if isinstance(index_, tuple) else (index_,)
+    if device == "cpu" and any(backend.is_cupy_array(p) for p in parts):
+        raise DeviceError(f"{op_name}: an index array on cuda for a tensor on cpu; move the "
+                          "index first with .cpu()")
 
     def fail(why):
         raise IndexingError(f"{op_name}: index {index_!r} does not fit a tensor of shape "

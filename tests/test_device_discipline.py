@@ -69,31 +69,44 @@ def test_lists_are_made_on_the_tensors_device(device):
 # ----------------------------------------------------------------------------- arrays
 
 
-CROSSINGS = {
-    "t + host": lambda t, h: t + h,
-    "host + t": lambda t, h: h + t,
-    "t * host": lambda t, h: t * h,
-    "t == host": lambda t, h: t == h,
-    "t < host": lambda t, h: t < h,
-    "where(c, t, host)": lambda t, h: mt.where(t > 0, t, h),
-    "t @ host": lambda t, h: t @ h.reshape(3, 1),
-    "backward(host)": lambda t, h: (t * 1).backward(h),
-    "0-d array": lambda t, h: t + h[:1].reshape(()),
+CROSSINGS = {  # case: (the op the error names, the use)
+    "t + host": ("add", lambda t, h: t + h),
+    "host + t": ("add", lambda t, h: h + t),
+    "t * host": ("mul", lambda t, h: t * h),
+    "t == host": ("eq", lambda t, h: t == h),
+    "t < host": ("lt", lambda t, h: t < h),
+    "where(c, t, host)": ("where", lambda t, h: mt.where(t > 0, t, h)),
+    "t @ host": ("matmul", lambda t, h: t @ h.reshape(3, 1)),
+    "backward(host)": ("backward", lambda t, h: (t * 1).backward(h)),
+    "stack([t, host])": ("stack", lambda t, h: mt.stack([t, h])),
+    "0-d array": ("add", lambda t, h: t + h[:1].reshape(())),
 }
 
 
 @pytest.mark.device_leg
-@pytest.mark.parametrize("use", list(CROSSINGS.values()), ids=list(CROSSINGS))
+@pytest.mark.parametrize("op,use", list(CROSSINGS.values()), ids=list(CROSSINGS))
 @pytest.mark.parametrize("tensor_on", ["cpu", "cuda"])
-def test_an_array_from_another_device_is_a_device_error_naming_both(tensor_on, use):
+def test_an_array_from_another_device_is_a_device_error_naming_both(tensor_on, op, use):
     array_on = "cpu" if tensor_on == "cuda" else "cuda"
     t = _t([1.0, 2.0, 3.0], tensor_on, requires_grad=True)
     other = backend.to_device(np.ones(3, np.float32), array_on)
     with pytest.raises(DeviceError) as info:
         use(t, other)
     message = str(info.value)
+    assert message.startswith(f"{op}:"), message
     assert f"on {array_on}" in message and f"on {tensor_on}" in message
-    assert message.split(":")[0].strip()  # the op is named first
+
+
+@pytest.mark.device_leg
+def test_an_index_on_the_gpu_for_a_cpu_tensor_is_a_device_error():
+    on_cpu = _t([[1.0, 2.0], [3.0, 4.0]], "cpu")
+    for index in (mt.tensor([1, 0], device="cuda"), mt.tensor([True, False], device="cuda"),
+                  (0, mt.tensor([1], device="cuda").data)):
+        with pytest.raises(DeviceError, match="getitem: an index array on cuda"):
+            on_cpu[index]
+    on_gpu = _t([[1.0, 2.0], [3.0, 4.0]], "cuda", requires_grad=True)
+    on_gpu[np.array([1, 1])].sum().backward()  # a host index is copied over, as in CuPy
+    np.testing.assert_array_equal(on_gpu.grad.numpy(), [[0, 0], [2, 2]])
 
 
 @pytest.mark.device_leg
