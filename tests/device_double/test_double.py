@@ -73,7 +73,7 @@ def test_copies_back_are_explicit_and_are_copies(d):
 
 
 def test_reductions_and_scalar_indexing_stay_on_the_device(d):
-    for value in (d.sum(), d.max(), d[0, 1], cp.sum(d), d.argmax(), (d > 2).any()):
+    for value in (d.sum(), d.max(), d[0, 1], d.argmax(), (d > 2).any()):
         assert isinstance(value, cp.ndarray) and value.shape == ()
 
 
