@@ -45,7 +45,8 @@ def _device_params():
 
 @pytest.fixture(params=_device_params())
 def device(request):
-    """'cpu' (NumPy) or 'cuda' (CuPy); the CuPy leg skips when CuPy is unavailable."""
+    """'cpu' (NumPy) or 'cuda' (CuPy, or the device double on its leg); the 'cuda' leg
+    skips when CuPy is unavailable."""
     if request.param == "cuda" and not backend.cupy_available():
         if _FORCED in ("cupy", "double"):
             pytest.fail(f"MINITL_TEST_BACKEND={_FORCED} but CuPy is unusable: "
