@@ -8,7 +8,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: venv test test-slow test-gpu demo demos demo-parity demo-animals demo-layers \
+.PHONY: venv test test-double test-slow test-gpu gpu-check demo demos demo-parity demo-animals demo-layers \
         demo-layers-real tune results results-layers quickstart \
         data-preview docs lint seeded-bugs bench clean
 
@@ -20,17 +20,25 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,real,cluster]'
 	touch $(STAMP)
 
-# Every test, then the op and layer tests again with every fast path off (minitl/fast/:
-# the plain ops must pass on their own), then lint and the size of the teaching path.
+# Every test; then every test that takes `device` again on the device double (a strict CuPy
+# stand-in backed by NumPy, tests/device_double: the GPU path's host/device discipline
+# checked without a GPU); then the op and layer tests again with every fast path off
+# (minitl/fast/: the plain ops must pass on their own); then lint and the size of the
+# teaching path.
 FAST_OFF_TESTS := tests/test_autograd.py tests/test_ops_grad.py tests/test_errors.py \
                   tests/test_fast_paths.py tests/test_float32_and_frozen.py tests/nn tests/optim \
                   tests/reliability/test_rel_conv_fuzz.py tests/reliability/test_rel_layers_fuzz.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+	MINITL_TEST_BACKEND=double $(PY) -m pytest -q -p no:cacheprovider
 	MINITL_FAST=0 $(PY) -m pytest -q -p no:cacheprovider $(FAST_OFF_TESTS)
 	$(VENV)/bin/ruff check minitl tests demos scripts bench
 	$(PY) scripts/line_counts.py
+
+# The device leg alone: the tests that take `device`, on the device double.
+test-double: $(STAMP)
+	MINITL_TEST_BACKEND=double $(PY) -m pytest -q -p no:cacheprovider
 
 # Every test, slow ones included, with many more hypothesis examples per property.
 test-slow: $(STAMP)
@@ -39,6 +47,12 @@ test-slow: $(STAMP)
 # The GPU machine has no package index: use its own python3, force the CuPy backend.
 test-gpu:
 	MINITL_TEST_BACKEND=cupy python3 -m pytest -q -p no:cacheprovider
+
+# On a GPU machine, in one call: the GPU benchmark, make test-gpu, and the whole make demo
+# on the GPU with its verdicts compared to a CPU run's (scripts/gpu_check.sh; logs in
+# $(OUT)/gpu_check). Uses the machine's own python3, like test-gpu.
+gpu-check:
+	scripts/gpu_check.sh $(OUT)/gpu_check
 
 # The main job: both transfer experiments on the pre-registered evaluation seeds
 # (demos/claims.toml), then the claims table. DEMO_ARGS passes options to both, e.g.
@@ -96,8 +110,10 @@ results: $(STAMP)
 		$(if $(REPLICATION),--replication $(REPLICATION))
 
 # The normal baseline: a small MLP trained from scratch on two spirals.
+# QUICKSTART_ARGS passes options, e.g. `make quickstart QUICKSTART_ARGS="--device cuda"`.
+QUICKSTART_ARGS ?=
 quickstart: $(STAMP)
-	$(PY) demos/quickstart.py
+	$(PY) -m demos.quickstart $(QUICKSTART_ARGS)
 
 # The README's layer-transfer section, from `make demo-layers demo-layers-real`; with
 # REPLICATION=out/offset3000 the second block's verdicts stand beside the first.

@@ -25,8 +25,8 @@ from bench_models import reference
 
 # (name, kind, batch, goal: (against, limit) or None, timed steps)
 CASES = [
-    ("MLP 784-256-256-10, b128", "mlp", 128, ("cupy", 1.3), 100),
-    ("MLP 784-256-256-10, b4096", "mlp", 4096, ("cupy", 1.3), 50),
+    ("MLP 784-256-256-10, b128", "mlp", 128, ("cupy", 1.2), 100),
+    ("MLP 784-256-256-10, b4096", "mlp", 4096, ("cupy", 1.2), 50),
     ("CNN 28×28, b4096", "cnn", 4096, ("torch", 1.5), 30),
 ]
 DRY_RUN_BATCH = {"mlp": 64, "cnn": 16}

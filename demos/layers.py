@@ -1,6 +1,7 @@
 """Which layers transfer: the layer-transfer experiment of Yosinski et al. (2014) on digits.
 
     python -m demos.layers [--digits glyph|real] [--seeds 10] [--seed-offset 0] [--jobs 2]
+                           [--device cpu|cuda]
 
 Yosinski, Clune, Bengio and Lipson ("How transferable are features in deep neural
 networks?", NeurIPS 2014) split a dataset's classes into two halves A and B, train a base
@@ -51,7 +52,7 @@ from minitl.nn import functional as F
 from minitl.transfer import BodyHead, adapt
 from minitl.transfer.depth import recommended_freeze_depth
 from minitl.transfer.loop import derive_seed
-from minitl.transfer.model import copy_module
+from minitl.transfer.model import copy_module, model_device
 from minitl.transfer.stats import tost
 
 from . import cli
@@ -161,15 +162,18 @@ def param_groups(model: nn.Sequential, n_copied: int, lr: float, copied_lr_scale
 
 def fit(model, data, *, steps: int, lr: float, seed: int, n_copied: int = 0,
         copied_lr_scale: float = 1.0) -> nn.Sequential:
-    """Adam on cross-entropy, ``steps`` minibatches of ``BATCH`` drawn by ``seed``."""
+    """Adam on cross-entropy, ``steps`` minibatches of ``BATCH`` drawn by ``seed``, on the
+    model's device."""
     x, y = data
+    device = model_device(model)
     opt = optim.Adam(param_groups(model, n_copied, lr, copied_lr_scale), lr=lr)
     rng = np.random.default_rng(derive_seed(seed, "loader"))
     model.train()
     for _ in range(steps):
         idx = rng.choice(len(y), size=min(BATCH, len(y)), replace=False)
         opt.zero_grad()
-        loss = F.cross_entropy(model(tensor(x[idx])), tensor(y[idx]))
+        loss = F.cross_entropy(model(tensor(x[idx], device=device)),
+                               tensor(y[idx], device=device))
         loss.backward()
         opt.step()
     return model
@@ -179,7 +183,7 @@ def accuracy(model, data) -> float:
     x, y = data
     model.eval()
     with no_grad():
-        pred = model(tensor(x)).numpy().argmax(axis=1)
+        pred = model(tensor(x, device=model_device(model))).numpy().argmax(axis=1)
     return float((pred == y).mean())
 
 
@@ -191,8 +195,9 @@ def _init_rng(seed: int, purpose: str):
 
 
 def run_seed(unit) -> dict:
-    """Every arm of one seed: ``unit = (seed, cfg)``. Returns runs and the depth choice."""
-    seed, cfg = unit
+    """Every arm of one seed, on one device: ``unit = (seed, cfg, device)``. Returns runs
+    and the depth choice."""
+    seed, cfg, device = unit
     t0 = time.perf_counter()
     task = load_task(cfg["digits"], seed)
     hp, in_dim = cfg["hp"], task["A"]["train"][0].shape[1]
@@ -207,16 +212,16 @@ def run_seed(unit) -> dict:
 
     bases = {}
     for name in ("A", "B"):
-        model = build_mlp(in_dim, 5, _init_rng(seed, f"base{name}"))
+        model = build_mlp(in_dim, 5, _init_rng(seed, f"base{name}")).to(device)
         bases[name] = fit(model, task[name]["train"], steps=hp["steps"], lr=hp["lr"],
                           seed=derive_seed(seed, f"base{name}"))
     add("baseB", 0, full_n, bases["B"], task["B"])
     sizes = [(full_n, task["B"]["train"])] + [(5 * k, task["B_few"][k]) for k in FEW_PER_CLASS]
     for n_train, train in sizes:
-        fresh = {n: build_mlp(in_dim, 5, _init_rng(seed, f"reinit{n}"))
+        fresh = {n: build_mlp(in_dim, 5, _init_rng(seed, f"reinit{n}")).to(device)
                  for n in range(DEPTH + 1)}
         if n_train != full_n:
-            scratch = fit(build_mlp(in_dim, 5, _init_rng(seed, "reinit0")), train,
+            scratch = fit(build_mlp(in_dim, 5, _init_rng(seed, "reinit0")).to(device), train,
                           steps=hp["steps"], lr=hp["lr"], seed=seed)
             add("scratch", 0, n_train, scratch, task["B"])
         sources = ("A", "B") if n_train == full_n else ("A",)
@@ -227,12 +232,12 @@ def run_seed(unit) -> dict:
                     fit(model, train, steps=hp["steps"], lr=hp["lr"], seed=seed,
                         n_copied=n, copied_lr_scale=scale)
                     add(f"{src}{n}B{'+' if plus else ''}", n, n_train, model, task["B"])
-    choice = choose_depth_run(seed, cfg, task, bases["A"], runs, full_n)
+    choice = choose_depth_run(seed, cfg, task, bases["A"], runs, full_n, device)
     return {"seed": seed, "runs": runs + choice.pop("runs"), "choice": choice,
             "classes": task["classes"], "seconds": time.perf_counter() - t0}
 
 
-def choose_depth_run(seed, cfg, task, base_a, runs, full_n) -> dict:
+def choose_depth_run(seed, cfg, task, base_a, runs, full_n, device="cpu") -> dict:
     """Recommend a freeze depth from the full-size *validation* curve (AnB vs base B),
     then train the few-example target with :func:`adapt` told to keep that many layers
     frozen. Returns the recommendation, the frozen-layer check and adapt's run."""
@@ -248,7 +253,7 @@ def choose_depth_run(seed, cfg, task, base_a, runs, full_n) -> dict:
     head = nn.Linear(WIDTH, 5, rng=_init_rng(seed, "adapthead"))
     res = adapt(source, task["B_few"][k], task["B"]["val"], head=head, freeze_depth=depth,
                 lr=cfg["hp"]["lr"], epochs_per_level=spec["epochs_per_level"],
-                batch_size=BATCH, seed=seed)
+                batch_size=BATCH, seed=seed, device=device)
     after = [m.state_dict() for m in res.model.body if isinstance(m, nn.Linear)]
     kept = all(np.array_equal(before[i][key], after[i][key])
                for i in range(depth) for key in before[i])
@@ -445,9 +450,9 @@ def config(digits: str, quick: bool, copied_lr_scale: float = 1.0, hp=None,
                              "epochs_per_level": spec["epochs_per_level"]}}
 
 
-def run(seeds, cfg, jobs: int, scheduler: str | None = None) -> dict:
+def run(seeds, cfg, jobs: int, scheduler: str | None = None, device: str = "cpu") -> dict:
     t0 = time.perf_counter()
-    per_seed = xc.run_units(run_seed, [(s, cfg) for s in seeds], jobs, desc="seeds",
+    per_seed = xc.run_units(run_seed, [(s, cfg, device) for s in seeds], jobs, desc="seeds",
                             scheduler=scheduler)
     runs = [r for p in per_seed for r in p["runs"]]
     choices = [{"seed": p["seed"], **p["choice"]} for p in per_seed]
@@ -456,7 +461,7 @@ def run(seeds, cfg, jobs: int, scheduler: str | None = None) -> dict:
         claims = mark_quick(claims)
     full_n = next(r["n_train"] for r in runs if r["arm"] == "baseB")
     return {"experiment": EXPERIMENT, "digits": cfg["digits"], "seeds": list(seeds), "jobs": jobs,
-            "config": cfg, "full_n": full_n, "claims": claims, "runs": runs,
+            "device": device, "config": cfg, "full_n": full_n, "claims": claims, "runs": runs,
             "choices": choices, "summary": xc.summarise(runs),
             "classes": {p["seed"]: p["classes"] for p in per_seed},
             "timings": {"wall_seconds": time.perf_counter() - t0,
@@ -479,7 +484,7 @@ def tune(digits: str, jobs: int) -> dict:
         for steps in TUNE_GRID["steps"]:
             hp = {"lr": lr, "steps": steps}
             cfg = config(digits, False, hp=hp, choose=PROVISIONAL_CHOOSE_DEPTH)
-            per_seed = xc.run_units(run_seed, [(s, cfg) for s in TUNE_SEEDS], jobs,
+            per_seed = xc.run_units(run_seed, [(s, cfg, "cpu") for s in TUNE_SEEDS], jobs,
                                     desc=f"lr={lr} steps={steps}")
             runs = [r for p in per_seed for r in p["runs"]]
             score = float(np.mean([r["val_acc"] for r in runs
@@ -494,9 +499,8 @@ def tune(digits: str, jobs: int) -> dict:
 
 def parse(argv=None):
     """The options every experiment shares (:func:`experiment_common.experiment_parser`),
-    on the CPU only, plus this experiment's own."""
-    p = xc.experiment_parser(__doc__.splitlines()[0], default_seeds=None,
-                             devices=("cpu",))
+    plus this experiment's own."""
+    p = xc.experiment_parser(__doc__.splitlines()[0], default_seeds=None)
     p.add_argument("--copied-lr-scale", type=float, default=1.0,
                    help="learning rate of the copied layers in the + arms, as a multiple "
                         "of the new layers' (default 1, as in the paper)")
@@ -508,7 +512,11 @@ def parse(argv=None):
     return xc.check_args(p, p.parse_args(argv))
 
 
-def main(argv=None) -> dict:
+#: ``main(smoke=True)``: a tiny configuration for the tests (a few steps per network).
+SMOKE_HP = {"lr": 1e-3, "steps": 3}
+
+
+def main(argv=None, *, smoke: bool = False) -> dict:
     args = parse(argv)
     if args.tune:
         result = tune(args.digits, args.jobs)
@@ -516,11 +524,16 @@ def main(argv=None) -> dict:
         print(f"chosen: {result['choice']}")
         return result
     out = cli.output_folder(args.out or f"out/{EXPERIMENT}_{args.digits}")
-    cfg = config(args.digits, args.quick, args.copied_lr_scale)
+    device = cli.usable_device(args.device)
+    if smoke:
+        cfg = config(args.digits, args.quick, args.copied_lr_scale, hp=SMOKE_HP,
+                     choose={**_spec("choose_depth"), "epochs_per_level": 1})
+    else:
+        cfg = config(args.digits, args.quick, args.copied_lr_scale)
     seeds = xc.seeds_of(args)
-    print(f"layers ({args.digits}): seeds {seeds[0]}..{seeds[-1]}, {args.jobs} processes",
-          file=sys.stderr)
-    res = run(seeds, cfg, args.jobs, args.scheduler)
+    print(f"layers ({args.digits}): seeds {seeds[0]}..{seeds[-1]}, {args.jobs} processes, "
+          f"{device}", file=sys.stderr)
+    res = run(seeds, cfg, args.jobs, args.scheduler, device=device)
     xc.write_json(out / "results.json", res)
     (out / "report.md").write_text(report(res), encoding="utf-8")
     both = {res["digits"]: res}

@@ -104,7 +104,7 @@ def erf(array):
     if is_cupy_array(array):
         from cupyx.scipy.special import erf as cupy_erf
 
-        return cupy_erf(array).astype(array.dtype, copy=False)  # float16 comes back float64
+        return cupy_erf(array).astype(array.dtype, copy=False)  # float16 comes back float32
     import math
 
     out = np.frompyfunc(math.erf, 1, 1)(array)

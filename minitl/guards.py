@@ -237,11 +237,36 @@ def same_device(op_name, tensors):
                           "move them to one device first with .to('cpu') or .to('cuda')")
 
 
+def on_device_of(op_name, x, tensors, array=None):
+    """The non-tensor operand ``x`` of an op on ``tensors`` (which share one device), as an
+    array on their device. ``array``: ``x`` already converted by the caller's dtype rules
+    (``np.asarray(x)`` if None).
+
+    Data that has no device (a Python or NumPy scalar, a list) is made on the tensors'
+    device: a scalar is a scalar on every device. An array is never moved behind the
+    user's back: a NumPy array meeting tensors on 'cuda' (or a CuPy array meeting tensors
+    on 'cpu') is a DeviceError naming the op and both devices. The documented moves are
+    ``mt.tensor(x, device=...)``, ``tensor.to(...)`` and ``module.to(...)``."""
+    device = tensors[0].device
+    if isinstance(x, np.ndarray) or backend.is_cupy_array(x):
+        where = backend.device_of(x)
+        if where != device:
+            kind = "a CuPy" if where == "cuda" else "a NumPy"
+            raise DeviceError(f"{op_name}: {kind} array of shape {tuple(x.shape)} on {where} "
+                              f"meets tensors on {device}; move it first, e.g. "
+                              f"mt.tensor(x, device='{device}')")
+        return x if array is None else array
+    array = np.asarray(x) if array is None else array
+    return array if device == "cpu" else backend.to_device(array, device)
+
+
 def operand(op_name, x, tensors):
-    """The raw array for a non-tensor input of an op; Python numbers take the tensors' dtype
-    on their device. An operand that is not a real number (complex, str, bytes, None, any
-    other object, or an array of them) is a DTypeError: NumPy would cast it silently
-    (dropping an imaginary part, parsing '5' as 5, turning None into NaN)."""
+    """The raw array for a non-tensor input of an op, on the tensors' device
+    (:func:`on_device_of`). Python numbers take the tensors' dtype; a NumPy scalar keeps
+    its own, as a 0-d array would (np.float64 is a Python float, so it takes the tensors').
+    An operand that is not a real number (complex, str, bytes, None, any other object, or
+    an array of them) is a DTypeError: NumPy would cast it silently (dropping an imaginary
+    part, parsing '5' as 5, turning None into NaN)."""
     op_name = op_name.lower()
     if isinstance(x, (bool, int, float)) and tensors:
         reference = (tensors[0].data.dtype if len(tensors) == 1
@@ -258,7 +283,7 @@ def operand(op_name, x, tensors):
         raise DTypeError(f"{op_name}: operand {shown} of type {type(x).__name__} "
                          f"(dtype {array.dtype}) is not a real number; minitl computes with "
                          "floating, integer and bool values only")
-    return array
+    return on_device_of(op_name, x, tensors, array) if tensors else array
 
 
 # ---------------------------------------------------------------- shapes and axes
@@ -455,11 +480,16 @@ def linear(x, weight, bias):
         raise ShapeError(f"linear: bias of shape {bias.shape} should be ({weight.shape[0]},)")
 
 
-def index(op_name, shape, index_):
+def index(op_name, shape, index_, device="cpu"):
     """An index (ints, slices, None, one Ellipsis, integer arrays, boolean masks) that fits
     ``shape``: every integer inside its axis, masks matching the axes they cover, integer
-    arrays broadcastable together."""
+    arrays broadcastable together. Index arrays may come from the host for a tensor on
+    ``device`` 'cuda' (CuPy copies them over, as PyTorch does); an index array on the GPU
+    for a tensor on the CPU is a DeviceError."""
     parts = index_ if isinstance(index_, tuple) else (index_,)
+    if device == "cpu" and any(backend.is_cupy_array(p) for p in parts):
+        raise DeviceError(f"{op_name}: an index array on cuda for a tensor on cpu; move the "
+                          "index first with .cpu()")
 
     def fail(why):
         raise IndexingError(f"{op_name}: index {index_!r} does not fit a tensor of shape "
@@ -734,10 +764,8 @@ def backward_start(t, grad):
 
     if isinstance(grad, Tensor):
         same_device("backward", [t, grad])
-    array = as_array(grad, dtype=t.dtype)
-    if backend.device_of(array) != t.device:
-        raise DeviceError(f"backward: gradient on {backend.device_of(array)}, "
-                          f"tensor on {t.device}")
+        grad = grad.data
+    array = on_device_of("backward", grad, [t], as_array(grad, dtype=t.dtype))
     if array.shape != t.shape:
         raise ShapeError(f"backward: gradient of shape {array.shape} given for a tensor "
                          f"of shape {t.shape}; they must match")

@@ -22,6 +22,8 @@ def _compare(name, array_op):
         if isinstance(other, Tensor):
             guards.same_device(name, [self, other])
             other = other.data
+        elif not isinstance(other, (bool, int, float, np.generic)):  # arrays, lists
+            other = guards.on_device_of(name, other, [self])
         return Tensor(array_op(self.data, other))
 
     compare.__name__ = name

@@ -66,7 +66,7 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx, x, index=None):
-        guards.index("getitem", x.shape, index)
+        guards.index("getitem", x.shape, index, backend.device_of(x))
         ctx.in_shape, ctx.index = x.shape, index
         return x[index]
 
@@ -166,6 +166,7 @@ def stack(tensors, axis=0):
     tensors = [guards.as_tensor("stack", t) for t in tensors]
     if not tensors:
         raise ArgumentError("stack: needs at least one tensor")
+    guards.same_device("stack", tensors)
     axis = guards.joined("stack", [t.data for t in tensors], axis, new_axis=True)
     return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..autograd import Tensor, no_grad
-from ..backend import get_array_module
+from ..backend import device_of, get_array_module, to_device
+from ..guards import as_array
 
 __all__ = ["GradualUnfreezing", "L2SP", "l2sp_penalty", "layerwise_lr_groups"]
 
@@ -162,7 +163,7 @@ class GradualUnfreezing:
 
 
 def l2sp_penalty(source_params, source_reference, new_params, alpha: float,
-                 beta: float) -> Tensor:
+                 beta: float, *, device=None) -> Tensor:
     """α/2 · Σ‖w − w⁰‖² over the transferred weights + β/2 · Σ‖w‖² over the new ones.
 
     ``source_params`` and ``source_reference`` are matching lists (a tensor and
@@ -170,7 +171,9 @@ def l2sp_penalty(source_params, source_reference, new_params, alpha: float,
     trained from scratch (the head). Built from minitl ops, so it is
     differentiable: ∂/∂w = α (w − w⁰) for a transferred weight, β w for a new
     one; tensors with ``requires_grad`` False add to the value but get no gradient.
-    Returns a 0-d Tensor.
+    Returns a 0-d Tensor on the weights' device: each reference is moved to its
+    weight's device first (a reference read from a checkpoint is on the host). With no
+    weights at all the penalty is a zero on ``device`` (default 'cpu').
     """
     source_params, new_params = list(source_params), list(new_params)
     source_reference = list(source_reference)
@@ -188,12 +191,12 @@ def l2sp_penalty(source_params, source_reference, new_params, alpha: float,
         if tuple(w0.shape) != w.shape:
             raise ValueError(f"l2sp_penalty: a weight of shape {w.shape} has a reference of "
                              f"shape {tuple(w0.shape)}")
-        diff = w - Tensor(w0)
+        diff = w - Tensor(as_array(w0, device=w.device))
         add((alpha / 2) * (diff * diff).sum())
     for w in new_params:
         add((beta / 2) * (w * w).sum())
     if total is None:
-        return Tensor(0.0)
+        return Tensor(as_array(0.0, device=device))
     return total
 
 
@@ -211,7 +214,9 @@ class L2SP:
         loss = F.cross_entropy(model(x), y) + l2sp()
 
     The reference w_S⁰ is a copy of the source weights taken when the L2SP is
-    made (so make it right after loading the pretrained weights). Parameters
+    made (so make it right after loading the pretrained weights); it follows the
+    weights to their device when the penalty is computed (an L2SP made before
+    ``model.to("cuda")`` moves its reference once, at its first call). Parameters
     frozen by ``requires_grad`` contribute to the value but not to any gradient;
     any frozen parameter (a group flagged ``"frozen"`` too) is left unchanged by
     the optimizer's step, so the penalty cannot move it.
@@ -230,9 +235,13 @@ class L2SP:
             self.reference = [get_array_module(p.data).array(p.data, copy=True)
                               for p in self.source_params]
 
-    def __call__(self) -> Tensor:
+    def __call__(self, device=None) -> Tensor:
+        """The penalty, on the weights' device (``device``: where the zero of an L2SP
+        without weights is made, as in :func:`l2sp_penalty`)."""
+        self.reference = [r if device_of(r) == p.device else to_device(r, p.device)
+                          for r, p in zip(self.reference, self.source_params)]
         return l2sp_penalty(self.source_params, self.reference, self.new_params,
-                            self.alpha, self.beta)
+                            self.alpha, self.beta, device=device)
 
     def __repr__(self):
         return (f"L2SP(alpha={self.alpha}, beta={self.beta}, {len(self.source_params)} "

@@ -83,8 +83,8 @@ def _body_mismatch(body: Module, x, labels, with_grad: bool):
             # come from the same arithmetic
             value = representation_mismatch(
                 backend.to_numpy(z.data).reshape(len(labels), -1), labels)
-            z.backward(dz.reshape(z.shape).astype(np.float32 if z.dtype == np.float32
-                                                  else np.float64))
+            # the upstream gradient is computed on the host; it goes where z is
+            z.backward(tensor(dz.reshape(z.shape), dtype=z.dtype, device=z.device))
             grads = {n: backend.to_numpy(p.grad.data).astype(np.float64)
                      if p.grad is not None else None for n, p in body.named_parameters()}
         finally:

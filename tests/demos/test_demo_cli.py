@@ -43,11 +43,12 @@ def test_data_preview_checks_its_out_folder_first(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(backend.cupy_available(), reason="needs a machine without CuPy")
-@pytest.mark.parametrize("module", ["demos.parity", "demos.animals_digits"])
+@pytest.mark.parametrize("module", ["demos.parity", "demos.animals_digits", "demos.layers",
+                                    "demos.quickstart"])
 def test_device_cuda_without_cupy_is_one_line(tmp_path, module):
-    run = subprocess.run([sys.executable, "-m", module, "--device", "cuda", "--quick",
-                          "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+    options = [] if module == "demos.quickstart" else ["--quick", "--out", str(tmp_path / "out")]
+    run = subprocess.run([sys.executable, "-m", module, "--device", "cuda", *options], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
     assert run.returncode != 0
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr
