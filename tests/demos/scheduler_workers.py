@@ -51,6 +51,9 @@ def allocator_report(rounds: int = 100, size: int = 2**18) -> dict:
     for _ in range(rounds):
         np.ones(size).sum()
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    import dask
+
     return {"env": {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_",
                                                    "MALLOC_MMAP_THRESHOLD_")},
-            "faults": faults, "pages": rounds * size * 8 // resource.getpagesize()}
+            "faults": faults, "pages": rounds * size * 8 // resource.getpagesize(),
+            "profiler": dask.config.get("distributed.worker.profile.enabled")}
