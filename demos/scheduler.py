@@ -8,7 +8,8 @@ depends only on the unit, so the units may run anywhere, in any order, and be ru
   processes started with ``spawn`` (standard library only);
 * ``scheduler="local"``: a ``dask.distributed.LocalCluster`` of ``jobs`` single-threaded
   worker processes, listening on 127.0.0.1 only, started for this run and shut down after
-  it (also when a unit fails);
+  it (also when a unit fails), each with the allocator settings :data:`STEADY_ALLOCATOR`
+  (all its settings: :data:`LOCAL_CLUSTER_CONFIG`);
 * ``scheduler="tcp://HOST:PORT"`` (any other string): a running Dask scheduler whose
   workers may be on other machines (docs/CLUSTER.md); ``jobs`` is then the cluster's
   business.
@@ -39,6 +40,33 @@ from minitl.errors import MissingDependencyError
 ALLOWED_FAILURES = 3
 #: How long to wait for a scheduler to answer, or a local cluster to start.
 CONNECT_TIMEOUT = "60s"
+#: glibc malloc settings every local-cluster worker starts with: give freed memory back
+#: to the kernel only when over 256 MiB of it is free, and serve only blocks over 32 MiB
+#: with their own ``mmap``. Dask's nanny puts ``MALLOC_TRIM_THRESHOLD_=65536`` into each
+#: worker's environment by default (``distributed.nanny.pre-spawn-environ``), and setting
+#: that variable at all switches off glibc's dynamic mmap threshold: every array over
+#: 128 KiB then gets a fresh ``mmap`` that page-faults on first touch, and freed heap is
+#: trimmed at once. A parity unit then takes millions of minor page faults instead of
+#: thousands, and every stage of it slows down alike. With these settings memory a step
+#: frees is reused by the next one (bench/harness.py's ``steady_allocator`` does the same
+#: with ``mallopt`` for the benchmarks). They must be in the environment before the
+#: worker process starts, so they go through the nanny's ``pre-spawn-environ``; a remote
+#: cluster's workers get them from their own Dask config or environment
+#: (docs/CLUSTER.md). Results do not depend on them, only the time.
+STEADY_ALLOCATOR = {"MALLOC_TRIM_THRESHOLD_": 2**28, "MALLOC_MMAP_THRESHOLD_": 2**25}
+#: The Dask settings a local cluster starts with (set while it starts; the workers take
+#: them from their nanny): the failure limit, the allocator settings above, and two
+#: costs that buy nothing here. Each worker's statistical profiler samples the running
+#: unit's stack every 10 ms for a dashboard the local cluster does not start, and every
+#: Dask process wakes every 20 ms to check that its event loop is not blocked; both take
+#: CPU from the single-threaded units on a machine with as many workers as cores.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    **{f"distributed.nanny.pre-spawn-environ.{name}": value
+       for name, value in STEADY_ALLOCATOR.items()},
+}
 
 
 def progress_bar(total: int, desc: str):
@@ -146,13 +174,16 @@ def dask_client(scheduler: str, jobs: int = 1) -> Iterator:
     """A ``distributed.Client`` for ``scheduler``, closed (and a local cluster shut down) on exit.
 
     ``"local"`` starts a ``LocalCluster`` of ``jobs`` worker processes with one thread
-    each, on 127.0.0.1, without a dashboard; any other string is a scheduler's address.
+    each, on 127.0.0.1, without a dashboard, under :data:`LOCAL_CLUSTER_CONFIG` (so each
+    worker starts with :data:`STEADY_ALLOCATOR` in its environment; a variable already set
+    in this process's environment wins, as Dask has it); any other string is a
+    scheduler's address.
     """
     distributed = _require_distributed()
     import dask
 
     if scheduler == "local":
-        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+        with dask.config.set(LOCAL_CLUSTER_CONFIG):
             cluster = distributed.LocalCluster(
                 n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
                 scheduler_port=0, dashboard_address=None)

@@ -32,12 +32,22 @@ Guarantees:
   File-system errors name the destination, not the temporary file.
 * **Loud failures.** A missing, truncated or corrupted file raises
   :class:`~minitl.errors.CheckpointError` naming the file and the fault, never a
-  wrong array. Files written by minitl carry a SHA-256 digest (metadata key
-  ``minitl_sha256``) of every tensor's name, dtype, shape and bytes *and* of all
-  the other metadata, so a flipped bit in the weights or an edited metadata value
-  is caught too. A file without a digest (one written by another tool, or one
-  whose digest was removed) is refused unless the caller passes
-  ``require_digest=False``.
+  wrong array.
+* **Verified when it is minitl's.** Files written by minitl carry a SHA-256 digest
+  (metadata key ``minitl_sha256``) of every tensor's name, dtype, shape and bytes
+  *and* of all the other metadata, so a flipped bit in the weights or an edited
+  metadata value is caught. A file whose metadata has any ``minitl_``-prefixed key
+  is minitl's, and it loads only if its digest is there and matches: a missing,
+  renamed or wrong digest is a CheckpointError, whatever the caller passes.
+* **Other tools' files load.** safetensors is an interchange format: a file with no
+  ``minitl_`` key at all (``safetensors.torch.save_file``, ``safetensors.numpy``)
+  loads by default, unverified, since there is no digest to check it by. The digest
+  is an integrity check for minitl's own files, not a security boundary: whoever can
+  edit a file can recompute a SHA-256, and the format cannot carry code either way.
+  :func:`load_metadata` tells the two apart: the metadata of a verified file always
+  includes ``minitl_version``; an unverified file's never does. Callers that want
+  verified files only (the model zoo) pass ``require_digest=True``, which refuses
+  a file without a digest.
 * **Bounded reads.** Only regular files are read (a FIFO, a device or a folder is
   refused at once, never waited on); the header may hold at most
   ``MAX_HEADER_BYTES`` bytes and ``MAX_TENSORS`` tensors, and deeply nested JSON
@@ -92,6 +102,8 @@ _JSON_KEYS = "minitl_json_keys"
 _DIGEST_KEY = "minitl_sha256"
 _VERSION_KEY = "minitl_version"
 _INTERNAL_KEYS = (_JSON_KEYS, _DIGEST_KEY)
+#: Metadata keys with this prefix mark a file as minitl's: it must then carry a valid digest.
+_MINITL_PREFIX = "minitl_"
 
 
 # --------------------------------------------------------------------------
@@ -470,11 +482,17 @@ def _read_open_checkpoint(f, size, where, want_arrays, require_digest):
         tensors = described(chunks_of)
     expected = metadata.get(_DIGEST_KEY)
     if expected is None:
+        ours = sorted(k for k in metadata if k.startswith(_MINITL_PREFIX))
+        if ours:
+            raise CheckpointError(
+                f"checkpoint {where!r}: its metadata has minitl's keys ({', '.join(ours)}) "
+                f"but no {_DIGEST_KEY!r} digest, so it is a minitl file whose digest was "
+                "removed or renamed and its contents cannot be verified")
         if require_digest:
             raise CheckpointError(
                 f"checkpoint {where!r}: has no {_DIGEST_KEY!r} digest, so its contents cannot "
-                "be verified (written by another tool, or its digest was removed); pass "
-                "require_digest=False to load it unverified")
+                "be verified (written by another tool), and the caller asked for verified "
+                "files only (require_digest=True)")
     elif _digest(tensors, metadata) != expected:
         raise CheckpointError(
             f"checkpoint {where!r}: its tensors or metadata do not match the SHA-256 digest "
@@ -540,32 +558,35 @@ def _decode_metadata(where: str, metadata: dict) -> dict:
     return decoded
 
 
-def load(path, *, require_digest: bool = True) -> dict[str, np.ndarray]:
+def load(path, *, require_digest: bool = False) -> dict[str, np.ndarray]:
     """Read a safetensors file into ``{name: np.ndarray}`` (host arrays, writable copies).
 
     Feed the result to ``model.load_state_dict`` (``strict=False`` to take a
-    body without its head). Raises CheckpointError when the file is missing,
-    not a regular file, truncated or corrupted, holds a dtype NumPy lacks
-    (bfloat16), or has no digest to verify it by (files from other tools:
-    pass ``require_digest=False``).
+    body without its head). Loads minitl's files (verified by their digest) and other
+    tools' files (``safetensors.torch.save_file``, ``safetensors.numpy.save_file``:
+    no ``minitl_`` metadata, so nothing to verify them by). Raises CheckpointError
+    when the file is missing, not a regular file, truncated or corrupted, holds a
+    dtype NumPy lacks (bfloat16), carries minitl's metadata with a missing or
+    mismatched digest, or, with ``require_digest=True``, has no digest at all.
     """
     return _read_checkpoint(path, True, require_digest)[1]
 
 
-def load_metadata(path, *, require_digest: bool = True) -> dict:
+def load_metadata(path, *, require_digest: bool = False) -> dict:
     """The metadata saved with a checkpoint, with JSON-encoded values decoded.
 
-    Includes ``minitl_version`` for files minitl wrote; minitl's own
-    bookkeeping keys (``minitl_json_keys``, ``minitl_sha256``) are left out.
-    Files from other tools give their metadata as plain strings (and need
-    ``require_digest=False``). The file is validated and verified as by
-    :func:`load`, but its tensors are only hashed, in pieces, never held whole.
+    A file minitl wrote is verified by its digest, and its metadata always includes
+    ``minitl_version``; minitl's bookkeeping keys (``minitl_json_keys``,
+    ``minitl_sha256``) are left out. A file from another tool is unverified, and its
+    metadata (plain strings, maybe none) has no ``minitl_version``: that absence is
+    how to tell. The file is validated and verified as by :func:`load`, with the same
+    ``require_digest``, but its tensors are only hashed, in pieces, never held whole.
     """
     where, _, metadata = _read_checkpoint(path, False, require_digest)
     return _decode_metadata(where, metadata)
 
 
-def load_with_metadata(path, *, require_digest: bool = True) -> tuple[dict, dict]:
+def load_with_metadata(path, *, require_digest: bool = False) -> tuple[dict, dict]:
     """``(load(path), load_metadata(path))`` from a single read of the file.
 
     Two separate calls read the file twice, and a save in between would pair the

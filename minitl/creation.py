@@ -1,4 +1,10 @@
-"""Ways to make tensors: filled, ranged, or random (random ones take an explicit generator)."""
+"""Ways to make tensors: filled, ranged, or random (random ones take an explicit generator).
+
+Every function here makes tensors of the dtypes minitl's policy admits (floating,
+integer, bool): a dtype asked for, or one the data implies, outside it (object, str,
+bytes, void, datetime, timedelta, complex) is a DTypeError naming the function and the
+dtype (:func:`minitl.guards.supported_dtype`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import numpy as np
 
 from .autograd import Tensor
 from .errors import ArgumentError
-from .guards import DEFAULT_FLOAT, as_array, as_dtype
+from .guards import DEFAULT_FLOAT, as_array, as_dtype, supported_dtype
 
 
 def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
@@ -23,7 +29,8 @@ def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor
     return Tensor(array, requires_grad=requires_grad)
 
 
-def _make(array, requires_grad, device):
+def _make(where, array, requires_grad, device):
+    supported_dtype(where, array.dtype)
     if device is not None:
         array = as_array(array, device=device)
     return Tensor(array, requires_grad=requires_grad)
@@ -41,25 +48,28 @@ def _shape(name, shape) -> tuple:
 
 
 def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
-    return _make(np.zeros(_shape("zeros", shape), dtype=as_dtype("zeros", dtype)),
+    return _make("zeros", np.zeros(_shape("zeros", shape), dtype=as_dtype("zeros", dtype)),
                  requires_grad, device)
 
 
 def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
-    return _make(np.ones(_shape("ones", shape), dtype=as_dtype("ones", dtype)),
+    return _make("ones", np.ones(_shape("ones", shape), dtype=as_dtype("ones", dtype)),
                  requires_grad, device)
 
 
 def full(shape, value, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
     shape = _shape("full", shape if isinstance(shape, (tuple, list)) else (shape,))
-    return _make(np.full(shape, value, dtype=as_dtype("full", dtype)), requires_grad, device)
+    return _make("full", np.full(shape, value, dtype=as_dtype("full", dtype)), requires_grad,
+                 device)
 
 
 def zeros_like(x: Tensor, requires_grad=False) -> Tensor:
+    supported_dtype("zeros_like", x.dtype)
     return Tensor(x._xp.zeros_like(x.data), requires_grad=requires_grad)
 
 
 def ones_like(x: Tensor, requires_grad=False) -> Tensor:
+    supported_dtype("ones_like", x.dtype)
     return Tensor(x._xp.ones_like(x.data), requires_grad=requires_grad)
 
 
@@ -76,7 +86,7 @@ def arange(*args, dtype=None, device=None) -> Tensor:
         array = array.astype(as_dtype("arange", dtype))
     elif array.dtype == np.float64:
         array = array.astype(DEFAULT_FLOAT)
-    return _make(array, False, device)
+    return _make("arange", array, False, device)
 
 
 def _generator(rng):
@@ -87,10 +97,10 @@ def randn(*shape, rng=None, dtype=DEFAULT_FLOAT, requires_grad=False, device=Non
     """Standard normal samples from ``rng`` (a numpy Generator or a seed; None: unseeded)."""
     array = _generator(rng).standard_normal(_shape("randn", shape)).astype(
         as_dtype("randn", dtype))
-    return _make(array, requires_grad, device)
+    return _make("randn", array, requires_grad, device)
 
 
 def rand(*shape, rng=None, dtype=DEFAULT_FLOAT, requires_grad=False, device=None) -> Tensor:
     """Uniform samples in [0, 1) from ``rng`` (a numpy Generator or a seed; None: unseeded)."""
     array = _generator(rng).random(_shape("rand", shape)).astype(as_dtype("rand", dtype))
-    return _make(array, requires_grad, device)
+    return _make("rand", array, requires_grad, device)

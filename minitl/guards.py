@@ -41,7 +41,9 @@ against them):
    print a RuntimeWarning). Integer sums accumulate in 64 bits as in NumPy (uint8 →
    uint64, int32 → int64).
 
-Other dtypes (complex, strings, objects) are not supported by any arithmetic op.
+Other dtypes (complex, strings, bytes, objects, void, datetimes, timedeltas) are refused
+with a DTypeError naming the function and the dtype, by :func:`supported_dtype`: no
+creation function, conversion or op accepts them.
 Python numbers take the dtype of the tensors beside them (float32 tensor * 0.5 stays
 float32, NumPy 2's NEP 50 rule), and the data decides the device: an op whose tensors
 sit on different devices is a DeviceError.
@@ -101,22 +103,77 @@ def scalar_dtype(op_name, reference_dtype, value) -> np.dtype:
     return dtype
 
 
+#: What the dtypes outside the policy hold, for the message that refuses them.
+_REFUSED_KINDS = {"c": "complex numbers", "O": "Python objects", "U": "strings",
+                  "S": "bytes", "V": "raw (void) records", "M": "datetimes",
+                  "m": "timedeltas"}
+
+
+def supported_dtype(where: str, dtype) -> np.dtype:
+    """``dtype`` if the dtype policy admits it (a floating, integer or bool dtype), else a
+    DTypeError naming ``where`` and the dtype.
+
+    The one gate of the policy: every way to make a tensor from data or a dtype (the
+    creation functions, ``Tensor`` of a list, ``astype``, ``to``, ``Module.to``,
+    ``Parameter``) and every op's tensor operands pass through it, so complex, string,
+    bytes, object, void, datetime and timedelta dtypes never reach the arithmetic.
+    (``Tensor(array)`` wraps an array as it is: it is the engine's own constructor, and
+    any op given such a tensor refuses it here.)"""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in _KINDS:
+        what = _REFUSED_KINDS.get(dtype.kind, f"kind {dtype.kind!r}")
+        raise DTypeError(f"{where}: dtype {dtype} ({what}) is not supported; minitl computes "
+                         "with floating, integer and bool tensors only")
+    return dtype
+
+
 def as_dtype(where: str, dtype) -> np.dtype:
-    """``np.dtype(dtype)``, or a DTypeError naming ``where`` if ``dtype`` is not a dtype."""
+    """``np.dtype(dtype)`` if it is a dtype the policy admits; else a DTypeError naming
+    ``where`` (see :func:`supported_dtype`)."""
     try:
-        return np.dtype(dtype)
+        parsed = np.dtype(dtype)
     except TypeError:
         raise DTypeError(f"{where}: {dtype!r} is not a dtype (use e.g. 'float32' or "
                          "np.float32)") from None
+    return supported_dtype(where, parsed)
 
 
-def as_array(data, dtype=None, device=None):
+def to_arguments(where: str, device, dtype) -> tuple:
+    """``(device, dtype)`` of a ``to`` call: ``to("cuda")``, ``to(np.float64)``,
+    ``to("float64")`` or ``to(device=..., dtype=...)``, the device normalised and the
+    dtype checked by :func:`as_dtype` (None where not given)."""
+    if device is not None and not isinstance(device, str):
+        if dtype is not None:
+            raise TypeError(f"{where}(): got two dtypes")
+        device, dtype = None, device
+    elif isinstance(device, str):
+        try:
+            device = backend.normalize_device(device)
+        except DeviceError:
+            try:
+                dtype, device = np.dtype(device), None
+            except TypeError:
+                raise DeviceError(f"{where}(): {device!r} is neither a device ('cpu', "
+                                  "'cuda') nor a dtype") from None
+    return device, None if dtype is None else as_dtype(where, dtype)
+
+
+def as_array(data, dtype=None, device=None, where: str = "tensor"):
     """``data`` as an array by minitl's rules: a NumPy float array keeps its dtype, Python
-    floats and lists of them become float32, integers stay int64, bools stay bool."""
+    floats and lists of them become float32, integers stay int64, bools stay bool. Data
+    whose dtype the policy refuses (strings, None, objects, ...) is a DTypeError naming
+    ``where``."""
+    if dtype is not None:
+        dtype = as_dtype(where, dtype)
+    array = _to_array(data, dtype, device)
+    supported_dtype(where, array.dtype)
+    return array
+
+
+def _to_array(data, dtype=None, device=None):
+    """What :func:`as_array` converts, before the policy is checked."""
     if isinstance(data, np.generic) and dtype is None and device is None:
         return np.asarray(data)  # a NumPy scalar (what x.sum() returns) keeps its dtype
-    if dtype is not None:
-        dtype = as_dtype("tensor", dtype)
     from .autograd import Tensor  # (imported here: the engine imports this module)
 
     if isinstance(data, Tensor):
@@ -132,15 +189,9 @@ def as_array(data, dtype=None, device=None):
     return array
 
 
-def _supported(op_name, dtype):
-    if dtype.kind not in _KINDS:
-        raise DTypeError(f"{op_name}: dtype {dtype} is not supported (minitl computes with "
-                         "floating, integer and bool tensors)")
-
-
 def _common_dtype(op_name, arrays):
     for a in arrays:
-        _supported(op_name, a.dtype)
+        supported_dtype(op_name, a.dtype)
     return result_type(*(a.dtype for a in arrays))
 
 
@@ -277,8 +328,8 @@ def operand(op_name, x, tensors):
         return backend.get_array_module(tensors[0].data).asarray(x, dtype=dtype)
     if isinstance(x, int) and not isinstance(x, bool) and not -2**63 <= x < 2**63:
         raise DTypeError(f"{op_name}: the Python number {x} does not fit dtype int64")
-    array = x if isinstance(x, np.ndarray) or backend.is_cupy_array(x) else as_array(x)
-    if array.dtype.kind not in "biuf":
+    array = x if isinstance(x, np.ndarray) or backend.is_cupy_array(x) else _to_array(x)
+    if array.dtype.kind not in _KINDS:
         shown = repr(x) if len(repr(x)) <= 40 else repr(x)[:40] + "..."
         raise DTypeError(f"{op_name}: operand {shown} of type {type(x).__name__} "
                          f"(dtype {array.dtype}) is not a real number; minitl computes with "

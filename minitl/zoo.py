@@ -15,7 +15,9 @@ minitl's source files, so a model trained by older code is never taken for a new
 one. :func:`lookup` is the "load it or train it again" step: it returns a usable
 entry or None, and an entry that fails to load (a flipped byte, a truncated file)
 is reported with a warning and set aside (renamed ``*.safetensors.corrupt``) so
-that the caller retrains it. Names are paths of simple parts, ``task/model-seed0``:
+that the caller retrains it. The zoo holds minitl's own files only: every read passes
+``require_digest=True``, so a file without minitl's digest (one copied in from another
+tool) counts as not loading. Names are paths of simple parts, ``task/model-seed0``:
 letters, digits, ``.``, ``_``, ``-``, ``+`` and ``=``, each part starting with a
 letter or digit, at most 200 characters in all.
 
@@ -118,7 +120,7 @@ def contains(name: str, config=None, root=None) -> bool:
     if config is None:
         return True
     try:
-        return load_metadata(path).get("fingerprint") == fingerprint(config)
+        return load_metadata(path, require_digest=True).get("fingerprint") == fingerprint(config)
     except CheckpointError:
         return False
 
@@ -131,7 +133,7 @@ def load(name: str, root=None):
     if not path.exists():
         raise CheckpointError(f"zoo: no model named {name!r} in {root_folder(root)} "
                               f"(minitl.zoo.list() shows what is there)")
-    return load_with_metadata(path)
+    return load_with_metadata(path, require_digest=True)
 
 
 def lookup(name: str, config, root=None):
@@ -147,7 +149,7 @@ def lookup(name: str, config, root=None):
     if not os.path.lexists(path):
         return None
     try:
-        state, meta = load_with_metadata(path)
+        state, meta = load_with_metadata(path, require_digest=True)
     except CheckpointError as exc:
         aside = path.with_name(path.name + CORRUPT_SUFFIX)
         try:
@@ -170,7 +172,7 @@ def list(root=None) -> builtins.list[dict]:  # shadows list() here on purpose: z
     for path in sorted(folder.rglob("*" + SUFFIX)):
         name = path.relative_to(folder).as_posix()[: -len(SUFFIX)]
         try:
-            meta = load_metadata(path)
+            meta = load_metadata(path, require_digest=True)
         except CheckpointError as exc:
             meta = {"error": str(exc)}
         entries.append({"name": name, **meta})

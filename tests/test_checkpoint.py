@@ -84,17 +84,59 @@ def test_interoperates_with_safetensors_own_numpy_api(saved, tmp_path):
     path, state = saved
     # minitl's file read by safetensors ...
     assert_same(safetensors.numpy.load(path.read_bytes()), state)
-    # ... and safetensors' bytes read by minitl (no minitl metadata, so no digest: the
-    # caller must say it accepts an unverified file)
+    # ... and safetensors' bytes read by minitl: no minitl metadata, so nothing to verify,
+    # and it loads as it is (interchange is what the format is for)
     other = tmp_path / "other.safetensors"
-    other.write_bytes(safetensors.numpy.save(state, metadata={"format": "np"}))
-    with pytest.raises(CheckpointError, match="require_digest=False"):
-        load(other)
-    assert_same(load(other, require_digest=False), state)
-    assert load_metadata(other, require_digest=False) == {"format": "np"}
+    safetensors.numpy.save_file(state, str(other), metadata={"format": "np"})
+    assert_same(load(other), state)
+    assert load_metadata(other) == {"format": "np"}  # no minitl_version: unverified
     plain = tmp_path / "plain.safetensors"
     plain.write_bytes(safetensors.numpy.save({"x": np.ones(2, np.float32)}))
-    assert load_metadata(plain, require_digest=False) == {}
+    assert load_metadata(plain) == {}
+    arrays, meta = minitl.checkpoint.load_with_metadata(plain)
+    assert arrays["x"].tolist() == [1.0, 1.0] and meta == {}
+
+
+def test_another_tools_file_loads_into_a_module_without_keywords(tmp_path):
+    model = minitl.nn.Sequential(minitl.nn.Linear(3, 4, rng=np.random.default_rng(0)),
+                                 minitl.nn.ReLU(),
+                                 minitl.nn.Linear(4, 2, rng=np.random.default_rng(1)))
+    state = {k: v * 2 for k, v in model.state_dict().items()}
+    path = tmp_path / "w.safetensors"
+    safetensors.numpy.save_file(state, str(path))  # what another tool writes: no minitl keys
+    model.load_state_dict(minitl.load(path))
+    assert_same(model.state_dict(), state)
+    assert "minitl_version" not in minitl.load_metadata(path)  # the mark of "unverified"
+
+
+def test_require_digest_refuses_a_file_without_one(saved, tmp_path):
+    path, state = saved
+    assert_same(load(path, require_digest=True), state)  # minitl's own file: verified
+    other = tmp_path / "other.safetensors"
+    safetensors.numpy.save_file(state, str(other))
+    for fn in (load, load_metadata, minitl.checkpoint.load_with_metadata):
+        with pytest.raises(CheckpointError, match="require_digest=True") as info:
+            fn(other, require_digest=True)
+        assert str(other) in str(info.value)
+
+
+def test_a_pytorch_written_file_loads_without_keywords(tmp_path):
+    torch = pytest.importorskip("torch", reason="the bench extra: pip install torch==2.13.0")
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    path = tmp_path / "w.safetensors"
+    safetensors_torch.save_file(net.state_dict(), str(path))
+    loaded = load(path)
+    assert_same(loaded, {k: v.detach().numpy() for k, v in net.state_dict().items()})
+    assert "minitl_version" not in load_metadata(path)  # unverified, and says so
+    model = minitl.nn.Sequential(minitl.nn.Linear(3, 4), minitl.nn.ReLU(),
+                                 minitl.nn.Linear(4, 2))
+    model.load_state_dict(loaded)  # PyTorch's (out, in) weight layout is minitl's too
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model(minitl.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_empty_state_dict_and_file_permissions(tmp_path):

@@ -35,3 +35,19 @@ def test_unknown_and_unsafe_names(tmp_path):
         zoo.load("missing", root=tmp_path)
     with pytest.raises(CheckpointError, match="invalid model name"):
         zoo.store("../outside", {"w": np.zeros(1, np.float32)}, root=tmp_path)
+
+
+def test_the_zoo_takes_only_verified_files(tmp_path):
+    # A file another tool wrote loads with minitl.load, but a zoo entry must be minitl's
+    # own, verified by its digest: one without is "does not load", set aside and retrained.
+    import safetensors.numpy
+
+    path = tmp_path / "m.safetensors"
+    safetensors.numpy.save_file({"w": np.zeros(2, np.float32)}, str(path))
+    with pytest.raises(CheckpointError, match="require_digest=True"):
+        zoo.load("m", root=tmp_path)
+    assert not zoo.contains("m", {"seed": 0}, root=tmp_path)
+    assert "require_digest" in zoo.list(root=tmp_path)[0]["error"]
+    with pytest.warns(RuntimeWarning, match="does not load"):
+        assert zoo.lookup("m", {"seed": 0}, root=tmp_path) is None
+    assert not path.exists() and path.with_name("m.safetensors.corrupt").exists()

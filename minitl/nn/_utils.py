@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
 from ..autograd import Tensor
-from ..errors import ArgumentError, DeviceError, DTypeError, ShapeError
-from ..guards import as_dtype
+from ..errors import ArgumentError, DTypeError, ShapeError
+from ..guards import to_arguments
 
 
 def float_dtype(dtype) -> np.dtype:
@@ -98,23 +97,10 @@ def check_spatial(module, shape, kernel, padding):
 
 
 def parse_to_args(device, dtype):
-    """``to("cuda")``, ``to(np.float64)``, ``to("float64")``, ``to(device=..., dtype=...)``."""
-    if device is not None and not isinstance(device, str):
-        if dtype is not None:
-            raise TypeError("to(): got two dtypes")
-        device, dtype = None, device
-    elif isinstance(device, str):
-        try:
-            device = backend.normalize_device(device)
-        except DeviceError:
-            try:
-                dtype, device = np.dtype(device), None
-            except TypeError:
-                raise DeviceError(f"to(): {device!r} is neither a device ('cpu', 'cuda') "
-                                  "nor a dtype") from None
-    if dtype is not None:
-        dtype = as_dtype("Module.to", dtype)
-        if not np.issubdtype(dtype, np.floating):
-            raise DTypeError(f"Module.to casts only to floating dtypes, got {dtype} "
-                             "(integer buffers such as num_batches_tracked keep their dtype)")
+    """``to("cuda")``, ``to(np.float64)``, ``to("float64")``, ``to(device=..., dtype=...)``
+    (read by :func:`minitl.guards.to_arguments`); a Module casts to floating dtypes only."""
+    device, dtype = to_arguments("Module.to", device, dtype)
+    if dtype is not None and not np.issubdtype(dtype, np.floating):
+        raise DTypeError(f"Module.to casts only to floating dtypes, got {dtype} "
+                         "(integer buffers such as num_batches_tracked keep their dtype)")
     return device, dtype

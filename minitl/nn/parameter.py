@@ -19,7 +19,7 @@ class Parameter(Tensor):
     """
 
     def __init__(self, data, requires_grad: bool = True):
-        array = as_array(data)
+        array = as_array(data, where="Parameter")
         if not np.issubdtype(array.dtype, np.floating):
             array = array.astype(np.float32)
         super().__init__(array, requires_grad=requires_grad)

@@ -172,12 +172,14 @@ def stack(tensors, axis=0):
 
 
 def to(x, device=None, dtype=None):
-    """``x`` on ``device`` and/or as ``dtype`` (a new tensor; the graph follows it)."""
+    """``x`` on ``device`` and/or as ``dtype`` (a new tensor; the graph follows it).
+    Like ``Module.to``: ``x.to("cuda")``, ``x.to(np.float64)``, ``x.to("float64")``."""
     from .elementwise import astype
 
+    device, dtype = guards.to_arguments("to", device, dtype)
     out = x
-    if device is not None and backend.normalize_device(device) != x.device:
-        out = ToDevice.apply(out, device=backend.normalize_device(device))
+    if device is not None and device != x.device:
+        out = ToDevice.apply(out, device=device)
     if dtype is not None:
         out = astype(out, dtype)
     return out

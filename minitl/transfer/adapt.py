@@ -32,9 +32,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import TrainingDivergedError
-from ..optim import layerwise_lr_groups
 from . import thresholds as T
-from .loop import History, jsonable, make_optimizer, train_loop
+from .loop import History, jsonable
 from .monitor import StabilityMonitor
 from .recipes import (
     ULMFIT_DECAY,
@@ -43,6 +42,7 @@ from .recipes import (
     prepare,
     resolve_blocks,
     scratch,
+    train_blocks,
     train_head,
 )
 
@@ -127,16 +127,18 @@ def adapt(source, train, val, *, config: RunConfig | None = None, blocks=None,
     ``train``/``val`` are ``(inputs, labels)``; validation data is required, since every
     decision is made on it. ``head_*`` control the feature-extraction stage (trained to
     convergence on cached features), ``lr``/``decay``/``epochs_per_level`` each
-    unfreezing level (head at ``lr``, the k-th block below at ``lr·decay^k``).
+    unfreezing level (head at ``lr``, the k-th block below at ``lr·decay^k``; trained by
+    :func:`~minitl.transfer.recipes.train_blocks`, as ``safe_finetune`` is).
     ``source_probe`` (source inputs and labels) adds forgetting to the stability
     verdict. ``max_levels`` caps how many blocks may be unfrozen. ``freeze_depth`` n
     keeps the first n blocks of the body (input side) frozen whatever the evidence, so at
     most ``len(blocks) - n`` are tried; take n from a layer-transfer curve with
     :func:`~minitl.transfer.depth.recommended_freeze_depth`. See the module
     docstring for the rules; ``required_gain`` for what counts as an improvement. The
-    shared settings (head, batch size, optimizer, seed, device, ...) are a
-    :class:`~minitl.transfer.recipes.RunConfig` or its fields as keywords; the monitor
-    defaults to a :class:`StabilityMonitor` (every decision reads its verdict).
+    shared settings (head, batch size, optimizer, weight decay, augmentation, evaluation
+    interval, seed, device, ...) are a :class:`~minitl.transfer.recipes.RunConfig` or its
+    fields as keywords, and every stage honours them; the monitor defaults to a
+    :class:`StabilityMonitor` (every decision reads its verdict).
 
     Protects: the pretrained body, which changes only when a measured gain pays for it.
     Risks: each level trains for a fixed budget, so a level that needs longer can look
@@ -196,14 +198,11 @@ def adapt(source, train, val, *, config: RunConfig | None = None, blocks=None,
         unfrozen.append((name, block))
         level = f"top_{k + 1}"
         trainable = [n for n, _ in unfrozen]
-        for p in (block.parameters() if hasattr(block, "parameters") else block):
-            p.requires_grad = True
-        blocks_in = [b for _, b in reversed(unfrozen)] + [model.head]
-        opt = make_optimizer(cfg.optimizer, layerwise_lr_groups(blocks_in, lr, decay), lr)
         start = history.step
-        try:
-            train_loop(model, loader, opt, epochs=epochs_per_level, monitor=mon, val=s.val,
-                       history=history, phase=level)
+        try:  # the unfrozen blocks (input to output) and the head, at layer-wise rates
+            train_blocks(s, cfg, list(reversed(unfrozen)), lr=lr, decay=decay,
+                         stages=[(level, epochs_per_level)], unfrozen=len(unfrozen),
+                         loader=loader, monitor=mon, history=history)
         except TrainingDivergedError as error:
             decisions.append({"level": level, "blocks_trainable": trainable, "val_acc": None,
                               "stability": T.DIVERGED, "decision": "stop",

@@ -23,8 +23,13 @@ Pairing: with the same ``seed`` every recipe draws the same new head and sees th
 batches in the same order (see :func:`~minitl.transfer.loop.derive_seed`), so
 per-seed differences between recipes measure the recipe, not the luck of the draw.
 
-:func:`prepare`, :func:`train_head` and :func:`resolve_blocks` are the steps the recipes
-are made of; :mod:`~minitl.transfer.adapt` builds on them too.
+The steps the recipes are made of: :func:`prepare` (copy the body, attach a new head),
+:func:`train_head` (the head alone, on frozen features), :func:`resolve_blocks` (the
+body's blocks) and :func:`train_blocks` (these blocks at these rates for this long: the
+one way to unfreeze and train, used by ``safe_finetune`` and every level of
+:func:`~minitl.transfer.adapt`). Each builds its optimizer with :func:`run_optimizer` and
+trains with :func:`fit`, the shared training step where the settings of a
+:class:`RunConfig` meet the loop, so every recipe honours every setting.
 """
 
 from __future__ import annotations
@@ -60,8 +65,9 @@ from .monitor import StabilityMonitor
 from .reinit import match_weight_norms, reinitialize
 
 __all__ = [
-    "ULMFIT_DECAY", "Prepared", "RunConfig", "TransferResult", "feature_extraction", "lp_ft",
-    "naive_finetune", "prepare", "resolve_blocks", "safe_finetune", "scratch", "train_head",
+    "ULMFIT_DECAY", "Prepared", "RunConfig", "TransferResult", "feature_extraction", "fit",
+    "lp_ft", "naive_finetune", "prepare", "resolve_blocks", "run_optimizer", "safe_finetune",
+    "scratch", "train_blocks", "train_head",
 ]
 
 #: Learning-rate ratio between a block and the one above it: ULMFiT divides by 2.6 per
@@ -194,6 +200,34 @@ def _attach_monitor(monitor, s: Prepared, source_head: bool = True):
                           default_target_probe=s.val or (s.x, s.y))
 
 
+def run_optimizer(cfg: RunConfig, params, lr: float):
+    """The optimizer ``cfg`` names (``cfg.optimizer``) over ``params`` (a list, or param
+    groups with their own rates), with ``cfg.weight_decay`` in every group: the one place a
+    recipe makes an optimizer."""
+    return make_optimizer(cfg.optimizer, params, lr, cfg.weight_decay)
+
+
+def fit(s: Prepared, cfg: RunConfig, optimizer, *, phase: str, monitor,
+        history: History | None = None, epochs=None, steps=None, net=None, loader=None,
+        val=None, prefix: str = "", scheduler=None, penalty=None) -> History:
+    """The shared training step: :func:`~minitl.transfer.loop.train_loop` with every
+    setting of ``cfg`` that reaches the loop (``eval_every``, ``augment`` and its seed
+    derived from ``cfg.seed``).
+
+    Trains ``net`` (default: the whole ``s.model``, whatever of it is trainable) on
+    ``loader`` (default: a new one over the training data, ``cfg.batch_size`` per batch),
+    evaluating on ``val`` (default: ``s.val``; ``net`` given: exactly what is passed).
+    """
+    if net is None:
+        net, val = s.model, s.val
+    if loader is None:
+        loader = s.loader(s.x, cfg.batch_size)
+    return train_loop(net, loader, optimizer, epochs=epochs, steps=steps, scheduler=scheduler,
+                      monitor=monitor, val=val, eval_every=cfg.eval_every, penalty=penalty,
+                      history=history, phase=phase, augment=cfg.augment,
+                      augment_seed=derive_seed(cfg.seed, "augment"), prefix=prefix)
+
+
 def train_head(s: Prepared, cfg: RunConfig, *, epochs, steps, lr, cache, monitor, history,
                phase, until_converged=False, tol=1e-3) -> dict:
     """Train ``s.model.head`` with the body frozen. Returns facts for ``info``.
@@ -203,10 +237,10 @@ def train_head(s: Prepared, cfg: RunConfig, *, epochs, steps, lr, cache, monitor
     features: each epoch then costs only the head. ``until_converged`` stops early when
     an epoch lowers the full training loss by less than ``tol`` (relative).
     """
-    model, augment = s.model, cfg.augment
+    model = s.model
     model.body.freeze()
-    opt = make_optimizer(cfg.optimizer, list(model.head.parameters()), lr, cfg.weight_decay)
-    cached = cache and augment is None
+    opt = run_optimizer(cfg, list(model.head.parameters()), lr)
+    cached = cache and cfg.augment is None
     if cached:
         feats = extract_features(model.body, s.x)
         val = (extract_features(model.body, s.val[0]), s.val[1]) if s.val else None
@@ -214,15 +248,14 @@ def train_head(s: Prepared, cfg: RunConfig, *, epochs, steps, lr, cache, monitor
     else:
         net, train_x, val, prefix = model, s.x, s.val, ""
     loader = s.loader(train_x, cfg.batch_size)
-    common = dict(monitor=monitor, val=val, eval_every=cfg.eval_every, history=history,
-                  phase=phase, augment=augment, augment_seed=derive_seed(s.seed, "augment"),
-                  prefix=prefix)
+    common = dict(monitor=monitor, history=history, phase=phase, net=net, loader=loader,
+                  val=val, prefix=prefix)
     if not until_converged:
-        train_loop(net, loader, opt, epochs=epochs, steps=steps, **common)
+        fit(s, cfg, opt, epochs=epochs, steps=steps, **common)
         return {"cached_features": cached, "epochs_run": epochs}
     previous, run, converged = None, 0, False
     while run < epochs and not converged:  # one epoch at a time, checking the training loss
-        train_loop(net, loader, opt, epochs=1, **common)
+        fit(s, cfg, opt, epochs=1, **common)
         run += 1
         loss = evaluate(net, train_x, s.y)["loss"] if cached else history.last("loss")
         converged = previous is not None and previous - loss < tol * abs(previous)
@@ -230,18 +263,52 @@ def train_head(s: Prepared, cfg: RunConfig, *, epochs, steps, lr, cache, monitor
     return {"cached_features": cached, "epochs_run": run, "converged": converged}
 
 
+def train_blocks(s: Prepared, cfg: RunConfig, blocks, *, lr: float, decay: float, stages,
+                 monitor, history: History, unfrozen: int = 0, loader=None,
+                 schedule: str | None = None, penalty=None):
+    """Train these blocks at these rates for this long: the one way to unfreeze and train.
+
+    ``blocks`` are ``(name, module or parameters)`` of ``s.model.body``, input to output
+    (see :func:`resolve_blocks`). One optimizer (:func:`run_optimizer`) holds them all
+    with the head, at layer-wise rates: the head at ``lr``, the block below it at
+    ``lr·decay``, the next at ``lr·decay²``, ... (:func:`~minitl.optim.layerwise_lr_groups`).
+    Body parameters outside ``blocks`` stay frozen. ``stages`` is a list of
+    ``(phase, epochs)``: the first trains the head and the top ``unfrozen`` blocks, and each
+    later one unfreezes one block more, top-down (gradual unfreezing,
+    :class:`~minitl.optim.GradualUnfreezing`). Every stage trains with :func:`fit` on
+    ``loader`` (default: a new one), so every setting of ``cfg`` applies.
+    ``schedule="slanted"`` runs a :class:`~minitl.optim.lr_scheduler.SlantedTriangular`
+    schedule over all stages; ``penalty`` is added to the loss (e.g. an L2SP).
+    Returns the optimizer.
+    """
+    model = s.model
+    all_blocks = [b for _, b in blocks] + [model.head]
+    model.body.freeze()  # body parameters outside every block stay frozen throughout
+    groups = layerwise_lr_groups(all_blocks, lr, decay,
+                                 names=[name for name, _ in blocks] + ["head"])
+    unfreezer = GradualUnfreezing(all_blocks)  # freezes every body block
+    for _ in range(unfrozen):
+        unfreezer.advance()
+    opt = run_optimizer(cfg, groups, lr)
+    loader = loader if loader is not None else s.loader(s.x, cfg.batch_size)
+    scheduler = None
+    if schedule == "slanted":
+        total = sum(n for _, n in stages) * len(loader)
+        scheduler = SlantedTriangular(opt, total_steps=max(total, 10))
+    elif schedule is not None:
+        raise ValueError(f"schedule must be 'slanted' or None, got {schedule!r}")
+    for i, (phase, n) in enumerate(stages):
+        if i > 0:
+            unfreezer.advance()
+        fit(s, cfg, opt, epochs=n, loader=loader, scheduler=scheduler, monitor=monitor,
+            penalty=penalty, history=history, phase=phase)
+    return opt
+
+
 def _recorded(cfg: RunConfig) -> dict:
-    """The shared settings a result's config records (as it always has)."""
+    """The shared settings a result's config records."""
     return dict(batch_size=cfg.batch_size, optimizer=cfg.optimizer,
                 weight_decay=cfg.weight_decay)
-
-
-def _train_all(s: Prepared, cfg: RunConfig, opt, epochs, steps, monitor, phase, history=None):
-    """Train the whole model (whatever is trainable) with ``opt`` on the training data."""
-    return train_loop(s.model, s.loader(s.x, cfg.batch_size), opt, epochs=epochs, steps=steps,
-                      monitor=monitor, val=s.val, eval_every=cfg.eval_every, history=history,
-                      phase=phase, augment=cfg.augment,
-                      augment_seed=derive_seed(cfg.seed, "augment"))
 
 
 def _result(s: Prepared, history, recipe, config, info=None) -> TransferResult:
@@ -270,9 +337,9 @@ def scratch(source, train, val=None, *, config: RunConfig | None = None, init: s
     if init == "matched_norm":
         match_weight_norms(s.model.body, s.source.body, rng)
     s.model.unfreeze()
-    opt = make_optimizer(cfg.optimizer, list(s.model.parameters()), lr, cfg.weight_decay)
+    opt = run_optimizer(cfg, list(s.model.parameters()), lr)
     mon = _attach_monitor(cfg.monitor, s, source_head=False)
-    history = _train_all(s, cfg, opt, epochs, steps, mon, "scratch")
+    history = fit(s, cfg, opt, epochs=epochs, steps=steps, monitor=mon, phase="scratch")
     return _result(s, history, "scratch" if init == "fresh" else "scratch_matched_norm",
                    dict(init=init, epochs=epochs, steps=steps, lr=lr, **_recorded(cfg)))
 
@@ -318,9 +385,9 @@ def naive_finetune(source, train, val=None, *, config: RunConfig | None = None,
     cfg = RunConfig.of(config, **shared)
     s = prepare(source, train, val, cfg)
     s.model.unfreeze()
-    opt = make_optimizer(cfg.optimizer, list(s.model.parameters()), lr, cfg.weight_decay)
+    opt = run_optimizer(cfg, list(s.model.parameters()), lr)
     mon = _attach_monitor(cfg.monitor, s)
-    history = _train_all(s, cfg, opt, epochs, steps, mon, "finetune")
+    history = fit(s, cfg, opt, epochs=epochs, steps=steps, monitor=mon, phase="finetune")
     return _result(s, history, "naive_finetune",
                    dict(epochs=epochs, steps=steps, lr=lr, **_recorded(cfg)))
 
@@ -372,18 +439,6 @@ def safe_finetune(source, train, val=None, *, config: RunConfig | None = None, b
     s = prepare(source, train, val, cfg)
     model = s.model
     named = resolve_blocks(model.body, blocks)
-    all_blocks = [b for _, b in named] + [model.head]
-    model.body.freeze()  # body parameters outside every block stay frozen throughout
-    groups = layerwise_lr_groups(all_blocks, lr, decay,
-                                 names=[name for name, _ in named] + ["head"])
-    unfreezer = GradualUnfreezing(all_blocks)  # freezes every body block
-    opt = make_optimizer(cfg.optimizer, groups, lr, cfg.weight_decay)
-    loader = s.loader(s.x, cfg.batch_size)
-    scheduler = None
-    if schedule == "slanted":
-        scheduler = SlantedTriangular(opt, total_steps=max(epochs * len(loader), 10))
-    elif schedule is not None:
-        raise ValueError(f"schedule must be 'slanted' or None, got {schedule!r}")
     penalty = None
     if l2sp_alpha > 0 or l2sp_beta > 0:
         penalty = L2SP(list(model.body.parameters()), list(model.head.parameters()),
@@ -401,18 +456,13 @@ def safe_finetune(source, train, val=None, *, config: RunConfig | None = None, b
         used += n
     mon = _attach_monitor(cfg.monitor, s)
     history = History()
-    for i, (phase, n) in enumerate(stages):
-        if i > 0:
-            unfreezer.advance()
-        train_loop(model, loader, opt, epochs=n, scheduler=scheduler, monitor=mon,
-                   val=s.val, eval_every=cfg.eval_every, penalty=penalty, history=history,
-                   phase=phase, augment=cfg.augment,
-                   augment_seed=derive_seed(cfg.seed, "augment"))
+    opt = train_blocks(s, cfg, named, lr=lr, decay=decay, stages=stages, monitor=mon,
+                       history=history, schedule=schedule, penalty=penalty)
     return _result(s, history, "safe_finetune",
                    dict(lr=lr, decay=decay, head_epochs=head_epochs,
                         epochs_per_block=epochs_per_block, epochs=epochs,
-                        batch_size=cfg.batch_size, schedule=schedule, l2sp_alpha=l2sp_alpha,
-                        l2sp_beta=l2sp_beta, optimizer=cfg.optimizer),
+                        schedule=schedule, l2sp_alpha=l2sp_alpha, l2sp_beta=l2sp_beta,
+                        **_recorded(cfg)),
                    {"blocks": [name for name, _ in named],
                     "stages": [{"phase": p, "epochs": n} for p, n in stages],
                     "block_lrs": [g["initial_lr"] if "initial_lr" in g else g["lr"]
@@ -427,7 +477,8 @@ def lp_ft(source, train, val=None, *, config: RunConfig | None = None,
 
     LP-FT (Kumar et al., ICLR 2022). Stage 1 trains the head alone on cached frozen
     features until an epoch lowers the training loss by less than ``probe_tol``
-    (relative), at most ``probe_epochs`` epochs. Stage 2 unfreezes the whole model and
+    (relative), at most ``probe_epochs`` epochs, evaluating once per epoch whatever
+    ``eval_every`` says (every other setting applies). Stage 2 unfreezes the whole model and
     fine-tunes it at ``lr`` (1e-4: ten times below the naive recipe's rate).
 
     Protects: the body from the random-head shock. A random head's large early errors
@@ -447,8 +498,8 @@ def lp_ft(source, train, val=None, *, config: RunConfig | None = None,
     probe["probe_val_acc"] = history.last("val_acc")
     probe["probe_steps"] = history.step
     s.model.unfreeze()
-    opt = make_optimizer(cfg.optimizer, list(s.model.parameters()), lr, cfg.weight_decay)
-    _train_all(s, cfg, opt, epochs, steps, mon, "finetune", history)
+    opt = run_optimizer(cfg, list(s.model.parameters()), lr)
+    fit(s, cfg, opt, epochs=epochs, steps=steps, monitor=mon, phase="finetune", history=history)
     return _result(s, history, "lp_ft",
                    dict(probe_lr=probe_lr, probe_epochs=probe_epochs, probe_tol=probe_tol,
                         lr=lr, epochs=epochs, steps=steps, **_recorded(cfg)), probe)

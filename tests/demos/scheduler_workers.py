@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 from pathlib import Path
 
@@ -39,3 +40,20 @@ def fail_on(unit: tuple[int, int]) -> int:
     if seed == bad:
         raise ValueError(f"unit {seed} is broken")
     return seed
+
+
+def allocator_report(rounds: int = 100, size: int = 2**18) -> dict:
+    """The worker's malloc settings, and the minor page faults of allocating, touching and
+    freeing a 2 MiB array ``rounds`` times: a few dozen when freed memory is reused, about
+    ``rounds`` x 512 when each array is a fresh ``mmap`` (the page-fault storm)."""
+    np.ones(size).sum()  # warm up: the first array may grow the heap
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(rounds):
+        np.ones(size).sum()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    import dask
+
+    return {"env": {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_",
+                                                   "MALLOC_MMAP_THRESHOLD_")},
+            "faults": faults, "pages": rounds * size * 8 // resource.getpagesize(),
+            "profiler": dask.config.get("distributed.worker.profile.enabled")}

@@ -73,6 +73,23 @@ def test_local_cluster_equals_serial_bit_for_bit(serial, nothing_left_running):
     same(run_units(sw.noisy_sum, SEEDS, jobs=2, scheduler="local", desc="local"), serial)
 
 
+def test_local_cluster_workers_start_with_the_steady_allocator_and_no_profiler(
+        nothing_left_running):
+    # Dask's nanny would give each worker MALLOC_TRIM_THRESHOLD_=65536, which turns every
+    # array over 128 KiB into a fresh mmap that page-faults (docs/CLUSTER.md).
+    documented = {"MALLOC_TRIM_THRESHOLD_": "268435456", "MALLOC_MMAP_THRESHOLD_": "33554432"}
+    with dask_client("local", 2) as client:
+        reports = list(client.run(sw.allocator_report).values())
+    assert len(reports) == 2
+    for report in reports:
+        assert report["faults"] < report["pages"] / 10, report  # freed memory is reused
+        assert report["env"] == documented
+        assert report["profiler"] is False  # no dashboard to show its samples
+    import demos.scheduler
+
+    assert {k: str(v) for k, v in demos.scheduler.STEADY_ALLOCATOR.items()} == documented
+
+
 def test_a_killed_worker_has_its_unit_rerun(tmp_path, serial, nothing_left_running):
     marker = tmp_path / "killed"
     units = [(s, str(marker), 3) for s in SEEDS]

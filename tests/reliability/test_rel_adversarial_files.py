@@ -79,22 +79,30 @@ def test_metadata_edits_are_caught_by_the_digest(ckpt, edit):
         assert str(path) in str(info.value)
 
 
-def test_a_missing_digest_is_an_error_unless_the_caller_opts_out(ckpt, tmp_path):
-    path, state = ckpt
+@pytest.mark.parametrize("how", ["renamed", "removed", "emptied"])
+def test_a_minitl_file_without_its_digest_is_always_refused(ckpt, how):
+    path, _ = ckpt
     header, buffer = split_file(path)
-    header["__metadata__"]["minitl_sha257"] = header["__metadata__"].pop("minitl_sha256")
+    digest = header["__metadata__"].pop("minitl_sha256")
+    if how == "renamed":
+        header["__metadata__"]["minitl_sha257"] = digest
+    elif how == "emptied":
+        header["__metadata__"]["minitl_sha256"] = ""
     write_file(path, header, buffer)
     for fn in (load, load_metadata):
-        with pytest.raises(CheckpointError, match="digest"):
-            fn(path)
-    loaded = load(path, require_digest=False)
-    np.testing.assert_array_equal(loaded["w"], state["w"])
-    assert load_metadata(path, require_digest=False)["architecture"] == "mlp"
-    foreign = tmp_path / "foreign.safetensors"  # written by another tool: no digest at all
+        for require in (False, True):  # minitl's metadata is there: its digest must be too
+            with pytest.raises(CheckpointError, match="digest") as info:
+                fn(path, require_digest=require)
+            assert str(path) in str(info.value)
+
+
+def test_a_file_from_another_tool_loads_unless_the_caller_requires_a_digest(tmp_path):
+    foreign = tmp_path / "foreign.safetensors"  # written by another tool: no minitl keys
     foreign.write_bytes(safetensors.numpy.save({"x": np.ones(2, np.float32)}))
-    with pytest.raises(CheckpointError, match="require_digest=False"):
-        load(foreign)
-    assert load(foreign, require_digest=False)["x"].tolist() == [1.0, 1.0]
+    assert load(foreign)["x"].tolist() == [1.0, 1.0]
+    assert load_metadata(foreign) == {}
+    with pytest.raises(CheckpointError, match="require_digest=True"):
+        load(foreign, require_digest=True)
 
 
 def test_tensor_edits_are_still_caught(ckpt):

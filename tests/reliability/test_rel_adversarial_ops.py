@@ -5,6 +5,8 @@ right, never silently wrong."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -45,6 +47,86 @@ def test_complex_tensors_do_not_lose_their_imaginary_part_silently():
     z = mt.Tensor(np.array([1j, 2j]))
     with pytest.raises(DTypeError, match="complex"):
         x * z
+
+
+# ---------------------------------------------------------------- dtypes outside the policy
+
+#: Every dtype kind the policy refuses, and the word the error uses for it.
+REFUSED_DTYPES = {"object": (object, "Python objects"), "str": (str, "strings"),
+                  "bytes": (bytes, "bytes"), "void": ("V8", "void"),
+                  "datetime": ("datetime64[s]", "datetimes"),
+                  "timedelta": ("timedelta64[s]", "timedeltas"),
+                  "complex": (np.complex64, "complex")}
+
+
+def _raw(dtype):
+    """A tensor of a refused dtype, wrapped by the engine's constructor as it is."""
+    return mt.Tensor(np.zeros(2, dtype=dtype))
+
+
+#: Every way minitl makes a tensor of a given dtype, by the name its error must carry.
+MAKERS = {
+    "tensor": lambda dt: mt.tensor([1, 2], dtype=dt),
+    "zeros": lambda dt: mt.zeros(2, dtype=dt),
+    "ones": lambda dt: mt.ones(2, 3, dtype=dt),
+    "full": lambda dt: mt.full((2,), 1, dtype=dt),
+    "zeros_like": lambda dt: mt.zeros_like(_raw(dt)),
+    "ones_like": lambda dt: mt.ones_like(_raw(dt)),
+    "arange": lambda dt: mt.arange(3, dtype=dt),
+    "randn": lambda dt: mt.randn(2, rng=0, dtype=dt),
+    "rand": lambda dt: mt.rand(2, rng=0, dtype=dt),
+    "to": lambda dt: mt.tensor([1.0, 2.0]).to(dtype=dt),
+    "astype": lambda dt: mt.tensor([1.0, 2.0]).astype(dt),
+}
+
+
+def test_every_creation_function_is_covered():
+    import inspect
+
+    import minitl.creation as creation
+
+    public = {name for name, f in vars(creation).items()
+              if inspect.isfunction(f) and f.__module__ == creation.__name__
+              and not name.startswith("_")}
+    assert public <= set(MAKERS), f"add {sorted(public - set(MAKERS))} to MAKERS"
+
+
+@pytest.mark.parametrize("kind", REFUSED_DTYPES)
+@pytest.mark.parametrize("maker", MAKERS)
+def test_creation_and_conversion_refuse_dtypes_outside_the_policy(maker, kind):
+    dtype, word = REFUSED_DTYPES[kind]
+    shown = np.zeros(2, dtype=dtype).dtype if maker.endswith("_like") else np.dtype(dtype)
+    with pytest.raises(DTypeError, match=rf"^{maker}: dtype {re.escape(str(shown))} "
+                                         rf"\([^)]*{word}"):
+        MAKERS[maker](dtype)
+
+
+@pytest.mark.parametrize("make, where", [
+    (lambda: mt.tensor(["a", "b"]), "tensor"),
+    (lambda: mt.tensor([b"a"]), "tensor"),
+    (lambda: mt.tensor(None), "tensor"),
+    (lambda: mt.tensor([1, None]), "tensor"),
+    (lambda: mt.tensor(np.array(["2020-01-01"], dtype="datetime64[D]")), "tensor"),
+    (lambda: mt.tensor(mt.Tensor(np.array([1, 2], dtype=object))), "tensor"),
+    (lambda: mt.Tensor([1, "a"]), "tensor"),
+    (lambda: mt.arange(np.datetime64("2020-01-01"), np.datetime64("2020-01-03")), "arange"),
+    (lambda: mt.tensor([1.0]).to(object), "to"),
+    (lambda: mt.tensor([1.0]).to("object"), "to"),
+    (lambda: mt.nn.Parameter(np.array([1.0, 2.0], dtype=object)), "Parameter"),
+    (lambda: mt.nn.Linear(2, 2).to(dtype=object), "Module.to"),
+], ids=["str-list", "bytes-list", "None", "list-with-None", "datetime-array",
+        "object-tensor", "Tensor-of-list", "arange-datetimes", "to-positional",
+        "to-string", "Parameter", "Module.to"])
+def test_dtypes_implied_by_the_data_are_refused_too(make, where):
+    with pytest.raises(DTypeError, match=rf"^{re.escape(where)}: dtype "):
+        make()
+
+
+def test_the_policys_dtypes_still_convert():
+    x = mt.tensor([1.0, 2.0])
+    assert x.to(np.float64).dtype == np.float64 and x.to("float16").dtype == np.float16
+    assert x.astype("int8").dtype == np.int8 and x.to(dtype=bool).dtype == np.bool_
+    assert mt.zeros(2, dtype="uint8").dtype == np.uint8 and mt.arange(3).dtype == np.int64
 
 
 # ---------------------------------------------------------------- S8 pow's edge cases
