@@ -146,7 +146,7 @@ def _adam_run(update_each, kind, weight_decay, dtype, seed):
             opt.load_state_dict(copy.deepcopy(opt.state_dict()))
         if step == 10:
             twin = copy.deepcopy(opt)
-            twin._update_group = lambda ps, group: update_each(twin, ps, group)
+            twin._update_group = lambda ps, group, t=twin: update_each(t, ps, group)
             twin.step()  # the copy's steps must not reach the original's state
         opt.step()
     return [p.numpy().copy() for p in params], opt.state_dict()["state"]
