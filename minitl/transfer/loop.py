@@ -23,8 +23,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from .. import backend
-from ..autograd import no_grad
-from ..creation import tensor
+from ..autograd import Tensor, no_grad
 from ..errors import ArgumentError
 from ..nn import Module
 from ..nn.functional import cross_entropy
@@ -152,6 +151,12 @@ def set_train_mode(model: Module) -> None:
             m.eval()
 
 
+def _batch(array: np.ndarray, device: str) -> Tensor:
+    """A batch (a host array) as an input tensor on ``device``: a C-ordered array is not
+    copied on the host (no op writes into its inputs), any other is, as ``tensor`` would."""
+    return Tensor(array if array.flags.c_contiguous else array.copy()).to(device)
+
+
 def _batches(x: np.ndarray, batch_size: int):
     for i in range(0, x.shape[0], batch_size):
         yield i, x[i:i + batch_size]
@@ -168,7 +173,7 @@ def extract_features(body: Module, x, batch_size: int = 256) -> np.ndarray:
     chunks = []
     with no_grad(), evaluating(body):
         for _, xb in _batches(x, batch_size):
-            chunks.append(backend.to_numpy(body(tensor(xb).to(device)).data))
+            chunks.append(backend.to_numpy(body(_batch(xb, device)).data))
     return np.concatenate(chunks) if chunks else np.zeros((0,), dtype=np.float32)
 
 
@@ -181,8 +186,8 @@ def evaluate(model: Module, x, y, batch_size: int = 256,
     with no_grad(), evaluating(model):
         for i, xb in _batches(x, batch_size):
             yb = y[i:i + batch_size]
-            logits = model(tensor(xb).to(device))
-            loss_sum += float(loss_fn(logits, tensor(yb).to(device)).item()) * len(yb)
+            logits = model(_batch(xb, device))
+            loss_sum += float(loss_fn(logits, _batch(yb, device)).item()) * len(yb)
             pred = backend.to_numpy(logits.data).argmax(axis=1)
             correct += int((pred == yb).sum())
     n = max(int(y.shape[0]), 1)
@@ -274,7 +279,7 @@ def train_loop(model: Module, loader, optimizer, *, epochs: int | None = None,
             xb, yb = batch[0], batch[1]
             if augment is not None:
                 xb = np.asarray(augment(xb, rng), dtype=xb.dtype)
-            x, y = tensor(xb).to(device), tensor(yb).to(device)
+            x, y = _batch(xb, device), _batch(yb, device)
             step += 1
             logits = model(x)
             loss = loss_fn(logits, y)
