@@ -144,11 +144,24 @@ def set_train_mode(model: Module) -> None:
     still update its running statistics and a Dropout inside a frozen body would still
     drop, so the "frozen" body would change what it computes.
     """
-    model.train()
+    _set_modes(model, _frozen_parts(model))
+
+
+def _frozen_parts(model: Module) -> list:
+    """The modules of ``model`` whose parameters are all frozen (none without parameters)."""
+    out = []
     for m in model.modules():
         params = list(m.parameters())
         if params and not any(p.requires_grad for p in params):
-            m.eval()
+            out.append(m)
+    return out
+
+
+def _set_modes(model: Module, frozen: list) -> None:
+    """:func:`set_train_mode` with its frozen parts already found."""
+    model.train()
+    for m in frozen:
+        m.eval()
 
 
 def _batch(array: np.ndarray, device: str) -> Tensor:
@@ -270,7 +283,11 @@ def train_loop(model: Module, loader, optimizer, *, epochs: int | None = None,
     if eval_at_start and not any(r["step"] == step0 for r in history.evaluations()):
         history.append({"step": step0, "phase": phase, **run_eval(step0)})
 
-    set_train_mode(model)
+    # The frozen parts (for the train/eval modes) are looked up again only when a
+    # parameter's requires_grad flag changes during the loop.
+    flags = [p.requires_grad for p in params]
+    frozen = _frozen_parts(model)
+    _set_modes(model, frozen)
     step = step0
     while step - step0 < total:
         for batch in loader.numpy_batches():
@@ -286,7 +303,8 @@ def train_loop(model: Module, loader, optimizer, *, epochs: int | None = None,
             if penalty is not None:
                 loss = loss + penalty()
             optimizer.zero_grad()
-            model.zero_grad()
+            for p in params:  # model.zero_grad(), with the parameters listed once
+                p.grad = None
             if loss.requires_grad:
                 loss.backward()
             row = {"step": step, "phase": phase}
@@ -294,7 +312,7 @@ def train_loop(model: Module, loader, optimizer, *, epochs: int | None = None,
                 row.update(monitor.on_backward(step, loss, inputs=x, module=model,
                                                prefix=prefix) or {})
             else:
-                check_finite(step, loss, model, inputs=x, prefix=prefix)
+                check_finite(step, loss, model, inputs=x, prefix=prefix, params=params)
             if max_grad_norm is not None:
                 row["grad_norm_total"] = clip_grad_norm_(params, max_grad_norm)
             row["lr"] = [float(g["lr"]) for g in optimizer.param_groups]  # used by this step
@@ -310,7 +328,9 @@ def train_loop(model: Module, loader, optimizer, *, epochs: int | None = None,
             seen += int(yb.shape[0])
             if (step - step0) % eval_every == 0 or step - step0 == total:
                 row.update(run_eval(step))
-                set_train_mode(model)
+                if flags != [p.requires_grad for p in params]:
+                    flags, frozen = [p.requires_grad for p in params], _frozen_parts(model)
+                _set_modes(model, frozen)
             history.append(row)
     return history
 
