@@ -85,7 +85,8 @@ def run(base: str, blocks: int) -> dict:
     head = subprocess.run(["git", "-C", str(harness.ROOT), "rev-parse", "--short", "HEAD"],
                           capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(harness.ROOT), "status", "--porcelain",
-                            "--untracked-files=no"], capture_output=True, text=True).stdout
+                            "--untracked-files=no", "--", "minitl", "demos", "scripts",
+                            "bench/*.py"], capture_output=True, text=True).stdout
     with tempfile.TemporaryDirectory(prefix="minitl-bench-seed-") as tmp:
         tmp = Path(tmp)
         base_tree = tmp / "base"
@@ -97,6 +98,9 @@ def run(base: str, blocks: int) -> dict:
                     "goals": []}
         try:
             trees = {"base": base_tree, "this": harness.ROOT}
+            for tree in trees.values():  # bytecode compiled before timing, on both trees
+                subprocess.run([sys.executable, "-m", "compileall", "-q", "minitl", "demos"],
+                               cwd=tree, capture_output=True)
             seconds = {case: {"base": [], "this": []} for case in CASES}
             for block in range(blocks):
                 order = ("base", "this") if block % 2 == 0 else ("this", "base")
