@@ -1,7 +1,7 @@
 """What one experiment seed costs, this tree against an earlier commit, and the same bits.
 
 Usage: ``python bench/bench_seed.py [--base REV] [--blocks 3]`` (``make bench`` runs it
-with ``SEED_BASE``, default ``HEAD~``: the commit before this one).
+with ``SEED_BASE``, default ``HEAD~``: the commit before this one, and ``SEED_BLOCKS``).
 
 The base commit is checked out beside this tree (``git worktree add --detach`` into a
 temporary folder, removed afterwards). Then, in ``--blocks`` blocks, each block running
@@ -160,7 +160,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--base", default=os.environ.get("SEED_BASE") or "HEAD~",
                    help="the commit to compare with (default HEAD~, or $SEED_BASE)")
-    p.add_argument("--blocks", type=int, default=3)
+    p.add_argument("--blocks", type=int, default=int(os.environ.get("SEED_BLOCKS") or 3),
+                   help="interleaved blocks (default 3, or $SEED_BLOCKS)")
     args = p.parse_args(argv)
     section = run(args.base, args.blocks)
     if section.get("skipped"):
