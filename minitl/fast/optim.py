@@ -14,8 +14,9 @@ the plain update (float32 stays float32), so the values are bit-identical
 (``tests/test_fast_paths.py``). The flat path needs every parameter of the call to have
 the same dtype as its gradient and as the others, and the same step count t; anything
 else (a parameter just unfrozen beside trained ones, a float64 gradient) takes the plain
-path. State replaced from outside (``load_state_dict``) is copied into new flat buffers
-on the next step, values unchanged.
+path. State replaced from outside (``load_state_dict``), or the state of a copy of the
+optimizer (``copy.deepcopy`` and ``pickle`` leave the buffers behind), is gathered into
+new flat buffers on the next step, values unchanged.
 """
 
 from __future__ import annotations
@@ -54,7 +55,6 @@ def _flat_moments(optimizer, params, group):
     entry = cache.get(id(group))
     if entry is not None and entry[4] == key and all(
             s is not None and s.get("exp_avg") is m_view and s.get("exp_avg_sq") is v_view
-            and m_view.base is entry[0] and v_view.base is entry[1]  # not a deep copy
             for s, m_view, v_view in zip(states, entry[2], entry[3])):
         steps = {s["step"] for s in states}
         return (entry[0], entry[1], steps.pop()) if len(steps) == 1 else None

@@ -66,6 +66,13 @@ class Adam(Optimizer):
     def _update_group(self, params, group):
         fast.select(update_each)(self, params, group)
 
+    def __getstate__(self):
+        """What ``copy.deepcopy`` and ``pickle`` take: everything but the fast path's flat
+        moment buffers, a cache (a copy gathers its own state into new ones)."""
+        state = dict(self.__dict__)
+        state.pop("_flat_moments", None)
+        return state
+
     def _update(self, param, grad, group, state):
         lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
