@@ -135,11 +135,15 @@ seeded-bugs: $(STAMP)
 	$(PY) scripts/seeded_bugs.py
 
 # Speed and memory as ratios against hand-written NumPy (and PyTorch CPU if the `bench`
-# extra is installed: pip install -e '.[bench]'); writes bench/results.json, then the README
-# performance section. Needs only threadpoolctl (to pin BLAS threads); under 5 minutes.
+# extra is installed: pip install -e '.[bench]'), and what one experiment seed costs against
+# the commit SEED_BASE (default HEAD~, checked out with git worktree) in SEED_BLOCKS
+# interleaved blocks; writes bench/results.json, then the README performance section. Needs
+# only threadpoolctl (to pin BLAS threads); about 5 minutes with 3 blocks.
+SEED_BASE ?= HEAD~
+SEED_BLOCKS ?= 3
 bench: $(STAMP)
 	$(PY) -c "import threadpoolctl" 2>/dev/null || $(PY) -m pip install -q threadpoolctl
-	$(PY) bench/run_all.py
+	SEED_BASE=$(SEED_BASE) SEED_BLOCKS=$(SEED_BLOCKS) $(PY) bench/run_all.py
 	$(PY) bench/readme_section.py
 
 lint: $(STAMP)

@@ -119,11 +119,41 @@ def render(results: dict) -> str:
                         _ms(r["ms"].get("torch")), _x(r["minitl_vs_cupy"]),
                         _x(r["minitl_vs_torch"])] for r in gpu["rows"]])
         out.append("")
+    out += _seed_section(s.get("seed", {}))
     out += _table(["goal", "measured", "target", "met"],
                   [[g["name"], "—" if g["measured"] is None else f"{g['measured']:g}{g['unit']}",
                     g["goal"], {True: "yes", False: "**no**", None: "not run"}[g["met"]]]
                    for g in results.get("goals", [])])
     return "\n".join(out)
+
+
+def _seed_section(seed: dict) -> list:
+    """What one experiment seed costs against an earlier commit (bench/bench_seed.py)."""
+    if seed.get("skipped"):
+        return [f"*experiment seed: skipped: {seed['skipped']}*", ""]
+    if not seed.get("cases"):
+        return []
+    names = {"parity": "one parity seed", "animals_digits": "one animals → digits seed",
+             "layers": "one layers seed",
+             "workload": "training workload (public API: shared glyph encoder "
+                         "784-128-32-9, linear probe, two-group fine-tuning, validation "
+                         "every 10 steps)"}
+    out = [f"**Experiment seed**: one seed (seed {seed['seed']}) of each experiment, run by the "
+           "experiment's own code in a fresh process with an empty model zoo (sources "
+           f"trained), and the training workload `bench/workload.py`; this tree "
+           f"({seed['this_commit']}) against {seed['base']} ({seed['base_commit']}), checked "
+           f"out beside it, taking turns in {seed['blocks']} blocks. Seconds per block; the "
+           "ratio is the median block's. Same bits: every field of the results (timings "
+           "aside) and the workload's final weights identical on both trees.", ""]
+    out += _table(["case", f"{seed['base_commit']} s", f"{seed['this_commit']} s",
+                   "this / base", "blocks", "same bits"],
+                  [[names.get(case, case), " · ".join(f"{v:.2f}" for v in r["base_s"]),
+                    " · ".join(f"{v:.2f}" for v in r["this_s"]), _x(r["ratio"]),
+                    ", ".join(f"{v:.3f}" for v in r["block_ratios"]),
+                    "yes" if r["same_bits"] else "**no**"]
+                   for case, r in seed["cases"].items()])
+    out.append("")
+    return out
 
 
 def replace_section(text: str, body: str) -> str:

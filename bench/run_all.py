@@ -19,7 +19,8 @@ import time
 
 import harness
 
-SCRIPTS = ["bench_models.py", "bench_transfer.py", "bench_memory.py", "bench_gpu.py"]
+SCRIPTS = ["bench_models.py", "bench_transfer.py", "bench_memory.py", "bench_gpu.py",
+           "bench_seed.py"]
 DATA_SAMPLES, DATA_REPEATS = 10_000, 2
 
 
@@ -89,7 +90,7 @@ def print_report(results: dict) -> None:
           f"({m['blas']}), PyTorch {m['torch'] or 'not installed'}, "
           f"CuPy {m['cupy'] or 'not available'}\n")
     sections = results["sections"]
-    for key in ("models", "transfer", "memory", "data", "gpu"):
+    for key in ("models", "transfer", "memory", "data", "gpu", "seed"):
         section = sections.get(key)
         if section is None:
             continue
@@ -121,9 +122,10 @@ def main() -> int:
     for name in SCRIPTS[:3]:
         run_script(name)
     run_data()
-    run_script(SCRIPTS[3])
+    for name in SCRIPTS[3:]:
+        run_script(name)
     results = harness.load_results()
-    order = ["models", "transfer", "memory", "data", "gpu"]
+    order = ["models", "transfer", "memory", "data", "gpu", "seed"]
     results["sections"] = {k: results["sections"][k] for k in order
                            if k in results["sections"]}
     results["goals"] = [g for k in order for g in results["sections"].get(k, {}).get("goals", [])]

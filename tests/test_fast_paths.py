@@ -124,6 +124,63 @@ def test_adam_update_with_one_buffer_is_bit_identical(data):
     np.testing.assert_array_equal(faster, plain)
 
 
+def _adam_run(update_each, kind, weight_decay, dtype, seed):
+    """Parameters and Adam state after a run that exercises every way a group can change:
+    a parameter skipped (no gradient: its step count falls behind), a group frozen and
+    unfrozen, a state dict loaded, a deep copy of the optimizer."""
+    import copy
+
+    rng = np.random.default_rng(seed)
+    shapes_ = [(3, 4), (4,), (2, 3, 2), (5,), (1,)]
+    params = [mt.tensor(rng.standard_normal(s).astype(dtype), requires_grad=True)
+              for s in shapes_]
+    opt = kind([{"params": params[:3]}, {"params": params[3:], "lr": 3e-2}], lr=1e-2,
+               weight_decay=weight_decay)
+    opt._update_group = lambda ps, group: update_each(opt, ps, group)
+    for step in range(12):
+        for i, p in enumerate(params):
+            skipped = step in (3, 4) and i == 1
+            p.grad = None if skipped else mt.tensor(rng.standard_normal(p.shape).astype(dtype))
+        opt.param_groups[1]["frozen"] = step in (6, 7)
+        if step == 9:
+            opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+        if step == 10:
+            twin = copy.deepcopy(opt)
+            twin._update_group = lambda ps, group, t=twin: update_each(t, ps, group)
+            twin.step()  # the copy's steps must not reach the original's state
+        opt.step()
+    return [p.numpy().copy() for p in params], opt.state_dict()["state"]
+
+
+@pytest.mark.parametrize("kind", [mt.optim.Adam, mt.optim.AdamW])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_group_update_is_bit_identical(kind, weight_decay, dtype):
+    """The multi-tensor update (flat buffers, one pass per line of Adam) against the plain
+    one parameter at a time, through skips, freezing, loading and copying."""
+    plain = _adam_run(plain_adam.update_each, kind, weight_decay, dtype, seed=3)
+    faster = _adam_run(fast_optim.update_each, kind, weight_decay, dtype, seed=3)
+    for got, want in zip(faster[0], plain[0], strict=True):
+        assert got.dtype == want.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+    assert faster[1].keys() == plain[1].keys()
+    for index, state in plain[1].items():
+        assert faster[1][index]["step"] == state["step"]
+        for key in ("exp_avg", "exp_avg_sq"):
+            np.testing.assert_array_equal(faster[1][index][key], state[key])
+
+
+def test_adam_group_update_keeps_each_state_a_view_of_its_parameter_shape():
+    p, q = (mt.tensor(np.ones(s, dtype=np.float32), requires_grad=True) for s in ((2, 3), (3,)))
+    opt = mt.optim.Adam([p, q], lr=0.1)
+    for t in (p, q):
+        t.grad = mt.tensor(np.ones(t.shape, dtype=np.float32))
+    fast_optim.update_each(opt, [p, q], opt.param_groups[0])
+    assert opt.state[p]["exp_avg"].shape == (2, 3) and opt.state[q]["exp_avg_sq"].shape == (3,)
+    assert opt.state[p]["step"] == opt.state[q]["step"] == 1
+    assert opt.state[p]["exp_avg"].base is opt.state[q]["exp_avg"].base  # one flat buffer
+
+
 def test_max_pool2d_ties_and_nan_windows_agree():
     """Ties: the first largest (row-major) wins in both; a NaN window passes no gradient."""
     x = np.array([[[[1.0, 1.0, 0.0, np.nan], [0.0, 1.0, 2.0, 2.0]]]])

@@ -100,10 +100,10 @@ class DataLoader:
             yield tuple(np.take(a, idx, axis=0) for a in self.arrays)
 
     def __iter__(self):
-        from minitl import tensor  # imported here: the data layer sits below the engine
+        from minitl import Tensor  # imported here: the data layer sits below the engine
 
-        for batch in self.numpy_batches():
-            yield tuple(tensor(a).to(self.device) for a in batch)
+        for batch in self.numpy_batches():  # fresh arrays (np.take copies): wrapped, not copied
+            yield tuple(Tensor(a).to(self.device) for a in batch)
 
     def __repr__(self) -> str:
         shapes = ", ".join(str(a.shape) for a in self.arrays)

@@ -15,7 +15,8 @@ What is here:
 - ``conv.py``: convolution with a channels-last im2col; max-pooling by strided views.
 - ``losses.py``: mean squared error as one fused op; cross-entropy on (N, C) rows by
   indexing ``[rows, targets]``.
-- ``optim.py``: Adam's update with one reused buffer.
+- ``optim.py``: Adam's update with one reused buffer, and a whole parameter group updated
+  at once (moments in flat buffers: one NumPy call per line of Adam, not per parameter).
 """
 
 from __future__ import annotations

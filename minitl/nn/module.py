@@ -224,19 +224,31 @@ class Module:
         parents before children, each module once (a module used twice is listed once)."""
         if memo is None:
             memo = set()  # ids already yielded; only membership matters, never order
-        if id(self) in memo:
-            return
-        memo.add(id(self))
-        yield prefix, self
-        for name, child in self._modules.items():
-            if child is None:
+        stack = [(prefix, self)]  # depth first with an explicit stack: children in order
+        while stack:
+            name, module = stack.pop()
+            if id(module) in memo:
                 continue
-            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+            memo.add(id(module))
+            yield name, module
+            stack += reversed([(f"{name}.{key}" if name else key, child)
+                               for key, child in module._modules.items() if child is not None])
 
     def modules(self):
         """This module and every descendant (see ``named_modules``)."""
-        for _, module in self.named_modules():
-            yield module
+        yield from self._tree()
+
+    def _tree(self) -> list:
+        """``modules()`` as a list, walked without building names (the training loop asks
+        for the parameters on every step)."""
+        out, seen, stack = [], set(), [self]
+        while stack:
+            module = stack.pop()
+            if id(module) not in seen:
+                seen.add(id(module))
+                out.append(module)
+                stack += reversed([c for c in module._modules.values() if c is not None])
+        return out
 
     def named_children(self):
         """(name, module) for the direct sub-modules, in registration order."""
@@ -266,9 +278,14 @@ class Module:
         yield from self._named_members("_parameters", prefix, recurse)
 
     def parameters(self, recurse: bool = True):
-        """The Parameters (what an optimizer takes): ``SGD(model.parameters(), lr=0.1)``."""
-        for _, p in self.named_parameters(recurse=recurse):
-            yield p
+        """The Parameters (what an optimizer takes): ``SGD(model.parameters(), lr=0.1)``,
+        in the order of ``named_parameters``."""
+        seen = set()
+        for module in self._tree() if recurse else (self,):
+            for p in module._parameters.values():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    yield p
 
     def named_buffers(self, prefix: str = "", recurse: bool = True):
         """(dotted name, buffer Tensor) pairs, e.g. ``("1.running_mean", t)``."""

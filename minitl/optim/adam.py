@@ -9,13 +9,21 @@ from ..backend import get_array_module
 from ..errors import ArgumentError
 from .optimizer import Optimizer, _scale_in_place, _subtract_in_place
 
-__all__ = ["Adam", "AdamW", "adam_update"]
+__all__ = ["Adam", "AdamW", "adam_update", "update_each"]
 
 
 def adam_update(m, v, step_size, bias2, eps):
     """The step Adam subtracts from a weight: step_size · m / (√v / bias2 + ε), with
     bias2 = √(1 − β₂ᵗ). (A twin that reuses one buffer is in ``minitl/fast/optim.py``.)"""
     return m / (get_array_module(v).sqrt(v) / bias2 + eps) * step_size
+
+
+def update_each(optimizer, params, group):
+    """One Adam step for ``params`` (one group's parameters that have a gradient), one
+    parameter at a time. (The twin in ``minitl/fast/optim.py`` updates a whole group in
+    one pass over flat buffers, with the same arithmetic on every element.)"""
+    for p in params:
+        optimizer._update(p, p.grad.data, group, optimizer.state.setdefault(p, {}))
 
 
 class Adam(Optimizer):
@@ -54,6 +62,16 @@ class Adam(Optimizer):
         for beta in betas:
             self._check_number(group, "betas", 0.0, 1.0, value=beta)
         self._check_number(group, "eps", 0.0, math.inf)
+
+    def _update_group(self, params, group):
+        fast.select(update_each)(self, params, group)
+
+    def __getstate__(self):
+        """What ``copy.deepcopy`` and ``pickle`` take: everything but the fast path's flat
+        moment buffers, a cache (a copy gathers its own state into new ones)."""
+        state = dict(self.__dict__)
+        state.pop("_flat_moments", None)
+        return state
 
     def _update(self, param, grad, group, state):
         lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]

@@ -289,17 +289,26 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             for group in self.param_groups:
+                ready = []
                 for p in group["params"]:
                     if not self.is_trainable(p, group):  # frozen now: not touched, forgotten
                         p.grad = None
                         self.state.pop(p, None)
                         continue
-                    if p.grad is None:  # trainable, but not reached by this loss
-                        continue
-                    state = self.state.setdefault(p, {})
-                    self._update(p, p.grad.data, group, state)
-                    p._bump_version()
+                    if p.grad is not None:  # else trainable, but not reached by this loss
+                        ready.append(p)
+                if ready:
+                    self._update_group(ready, group)
+                    for p in ready:
+                        p._bump_version()
         return loss
+
+    def _update_group(self, params: list, group: dict) -> None:
+        """Update ``params`` (the trainable parameters of ``group`` that have a gradient,
+        in order): :meth:`_update` on each in turn. An optimizer may update them all at
+        once instead (Adam's fast path does), with the same arithmetic."""
+        for p in params:
+            self._update(p, p.grad.data, group, self.state.setdefault(p, {}))
 
     def _update(self, param, grad, group: dict, state: dict) -> None:
         """Change ``param.data`` using ``grad`` (a raw array, read-only here)."""

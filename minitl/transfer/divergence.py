@@ -84,14 +84,17 @@ def first_nonfinite(model: Module, inputs=None, prefix: str = "",
     return None
 
 
-def check_finite(step: int, loss, model: Module, inputs=None, prefix: str = "") -> None:
+def check_finite(step: int, loss, model: Module, inputs=None, prefix: str = "",
+                 params=None) -> None:
     """Raise TrainingDivergedError if the loss or a gradient of ``model`` is NaN/Inf.
 
     Call it after ``loss.backward()`` and before ``optimizer.step()``, so a bad step never
     reaches the weights. ``inputs`` (the batch) lets the search re-run the forward pass.
+    ``params``: ``list(model.parameters())`` when the caller already has it.
     """
     value = float(loss.item() if isinstance(loss, Tensor) else loss)
-    grads_ok = all(p.grad is None or is_finite(p.grad) for p in model.parameters())
+    params = model.parameters() if params is None else params
+    grads_ok = all(p.grad is None or is_finite(p.grad) for p in params)
     if math.isfinite(value) and grads_ok:
         return
     origin = first_nonfinite(model, inputs, prefix)

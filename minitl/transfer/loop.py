@@ -23,8 +23,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from .. import backend
-from ..autograd import no_grad
-from ..creation import tensor
+from ..autograd import Tensor, no_grad
 from ..errors import ArgumentError
 from ..nn import Module
 from ..nn.functional import cross_entropy
@@ -145,11 +144,30 @@ def set_train_mode(model: Module) -> None:
     still update its running statistics and a Dropout inside a frozen body would still
     drop, so the "frozen" body would change what it computes.
     """
-    model.train()
+    _set_modes(model, _frozen_parts(model))
+
+
+def _frozen_parts(model: Module) -> list:
+    """The modules of ``model`` whose parameters are all frozen (none without parameters)."""
+    out = []
     for m in model.modules():
         params = list(m.parameters())
         if params and not any(p.requires_grad for p in params):
-            m.eval()
+            out.append(m)
+    return out
+
+
+def _set_modes(model: Module, frozen: list) -> None:
+    """:func:`set_train_mode` with its frozen parts already found."""
+    model.train()
+    for m in frozen:
+        m.eval()
+
+
+def _batch(array: np.ndarray, device: str) -> Tensor:
+    """A batch (a host array) as an input tensor on ``device``: a C-ordered array is not
+    copied on the host (no op writes into its inputs), any other is, as ``tensor`` would."""
+    return Tensor(array if array.flags.c_contiguous else array.copy()).to(device)
 
 
 def _batches(x: np.ndarray, batch_size: int):
@@ -168,7 +186,7 @@ def extract_features(body: Module, x, batch_size: int = 256) -> np.ndarray:
     chunks = []
     with no_grad(), evaluating(body):
         for _, xb in _batches(x, batch_size):
-            chunks.append(backend.to_numpy(body(tensor(xb).to(device)).data))
+            chunks.append(backend.to_numpy(body(_batch(xb, device)).data))
     return np.concatenate(chunks) if chunks else np.zeros((0,), dtype=np.float32)
 
 
@@ -181,8 +199,8 @@ def evaluate(model: Module, x, y, batch_size: int = 256,
     with no_grad(), evaluating(model):
         for i, xb in _batches(x, batch_size):
             yb = y[i:i + batch_size]
-            logits = model(tensor(xb).to(device))
-            loss_sum += float(loss_fn(logits, tensor(yb).to(device)).item()) * len(yb)
+            logits = model(_batch(xb, device))
+            loss_sum += float(loss_fn(logits, _batch(yb, device)).item()) * len(yb)
             pred = backend.to_numpy(logits.data).argmax(axis=1)
             correct += int((pred == yb).sum())
     n = max(int(y.shape[0]), 1)
@@ -265,7 +283,11 @@ def train_loop(model: Module, loader, optimizer, *, epochs: int | None = None,
     if eval_at_start and not any(r["step"] == step0 for r in history.evaluations()):
         history.append({"step": step0, "phase": phase, **run_eval(step0)})
 
-    set_train_mode(model)
+    # The frozen parts (for the train/eval modes) are looked up again only when a
+    # parameter's requires_grad flag changes during the loop.
+    flags = [p.requires_grad for p in params]
+    frozen = _frozen_parts(model)
+    _set_modes(model, frozen)
     step = step0
     while step - step0 < total:
         for batch in loader.numpy_batches():
@@ -274,14 +296,15 @@ def train_loop(model: Module, loader, optimizer, *, epochs: int | None = None,
             xb, yb = batch[0], batch[1]
             if augment is not None:
                 xb = np.asarray(augment(xb, rng), dtype=xb.dtype)
-            x, y = tensor(xb).to(device), tensor(yb).to(device)
+            x, y = _batch(xb, device), _batch(yb, device)
             step += 1
             logits = model(x)
             loss = loss_fn(logits, y)
             if penalty is not None:
                 loss = loss + penalty()
             optimizer.zero_grad()
-            model.zero_grad()
+            for p in params:  # model.zero_grad(), with the parameters listed once
+                p.grad = None
             if loss.requires_grad:
                 loss.backward()
             row = {"step": step, "phase": phase}
@@ -289,7 +312,7 @@ def train_loop(model: Module, loader, optimizer, *, epochs: int | None = None,
                 row.update(monitor.on_backward(step, loss, inputs=x, module=model,
                                                prefix=prefix) or {})
             else:
-                check_finite(step, loss, model, inputs=x, prefix=prefix)
+                check_finite(step, loss, model, inputs=x, prefix=prefix, params=params)
             if max_grad_norm is not None:
                 row["grad_norm_total"] = clip_grad_norm_(params, max_grad_norm)
             row["lr"] = [float(g["lr"]) for g in optimizer.param_groups]  # used by this step
@@ -305,7 +328,9 @@ def train_loop(model: Module, loader, optimizer, *, epochs: int | None = None,
             seen += int(yb.shape[0])
             if (step - step0) % eval_every == 0 or step - step0 == total:
                 row.update(run_eval(step))
-                set_train_mode(model)
+                if flags != [p.requires_grad for p in params]:
+                    flags, frozen = [p.requires_grad for p in params], _frozen_parts(model)
+                _set_modes(model, frozen)
             history.append(row)
     return history
 

@@ -99,7 +99,9 @@ def copy_module(module: Module) -> Module:
 
 def model_device(model: Module) -> str:
     """'cuda' if the model's first parameter (or buffer) lives on the GPU, else 'cpu'."""
-    for t in (*model.parameters(), *model.buffers()):
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
         return t.device
     return "cpu"
 
