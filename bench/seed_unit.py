@@ -59,20 +59,11 @@ def main(argv=None) -> int:
         results = run_seed(args.experiment, args.seed)
         seconds = time.perf_counter() - start
     if args.dump is not None:
-        args.dump.parent.mkdir(parents=True, exist_ok=True)
-        args.dump.write_text(json.dumps(results, default=_plain, allow_nan=True))
+        from demos.experiment_common import write_json  # the tree's own results writer
+
+        write_json(args.dump, results)
     print(json.dumps({"experiment": args.experiment, "seed": args.seed, "seconds": seconds}))
     return 0
-
-
-def _plain(o):
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 if __name__ == "__main__":
